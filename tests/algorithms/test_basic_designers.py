@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from tf_hptune.algorithms import GridDesigner, RandomDesigner, TrialView, make_designer
+from tf_hptune.space import SearchSpace
+from tf_hptune.spec import Algorithm
+from tests.conftest import MIXED_PARAMS, make_spec
+
+GRID_PARAMS = [
+    {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},
+    {"parameterName": "b", "type": "CATEGORICAL", "categoricalValues": ["x", "y"]},
+]
+
+
+def test_factory_picks_by_algorithm():
+    spec = make_spec(GRID_PARAMS, algorithm="GRID_SEARCH")
+    assert isinstance(make_designer(spec, SearchSpace.from_spec(spec)), GridDesigner)
+    spec = make_spec(MIXED_PARAMS, algorithm="RANDOM_SEARCH")
+    assert isinstance(make_designer(spec, SearchSpace.from_spec(spec)), RandomDesigner)
+    assert spec.algorithm is Algorithm.RANDOM_SEARCH
+
+
+def test_random_is_seeded_and_feasible():
+    spec = make_spec(MIXED_PARAMS)
+    space = SearchSpace.from_spec(spec)
+    a = RandomDesigner(spec, space, seed=3).suggest(20)
+    b = RandomDesigner(spec, space, seed=3).suggest(20)
+    c = RandomDesigner(spec, space, seed=4).suggest(20)
+    assert a == b and a != c
+    for p in a:
+        assert space.decode(space.encode(p)) == pytest.approx(p)
+
+
+def test_grid_skips_tried_points_and_runs_out():
+    spec = make_spec(GRID_PARAMS, algorithm="GRID_SEARCH", maxTrials=100)
+    space = SearchSpace.from_spec(spec)
+    g = GridDesigner(spec, space)
+    g.update([TrialView("1", {"a": 1, "b": "x"}, 1.0)], [TrialView("2", {"a": 2, "b": "y"})])
+    first = g.suggest(3)
+    assert {"a": 1, "b": "x"} not in first and {"a": 2, "b": "y"} not in first
+    rest = g.suggest(10)
+    seen = [space.key(p) for p in first + rest]
+    assert len(seen) == len(set(seen)) == 4
+    assert g.suggest(5) == []

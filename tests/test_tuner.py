@@ -1,0 +1,151 @@
+"""The Tuner loop with real subprocesses of a trainer that needs no TensorFlow."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tf_hptune.launch import LaunchConfig, LocalLauncher
+from tf_hptune.store import State, open_store
+from tf_hptune.study import Study
+from tf_hptune.tuner import JobDirInUseError, Tuner, claim_job_dir
+from tests.conftest import FAKE_PACKAGE, make_spec
+
+PARAMS = [
+    {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},
+    {"parameterName": "b", "type": "DISCRETE", "discreteValues": [2, 4]},
+]
+
+
+class CountingLauncher(LocalLauncher):
+    """Records the most trials it ever had running at once."""
+
+    def __init__(self, python):
+        super().__init__(python)
+        self.live: set[str] = set()
+        self.peak = 0
+
+    def start(self, command, resources):
+        handle = super().start(command, resources)
+        self.live.add(command.trial_id)
+        self.peak = max(self.peak, len(self.live))
+        return handle
+
+    def poll(self, handle):
+        code = super().poll(handle)
+        if code is not None:
+            self.live.discard(handle.trial_id)
+        return code
+
+
+def run_job(tmp_path, user_args=(), launcher=None, trial_timeout=None, **hp):
+    hp = {"goal": "MINIMIZE", "hyperparameterMetricTag": "loss", **hp}
+    study = Study(make_spec(PARAMS, **hp), store=open_store(tmp_path / "s.db"), name="job",
+                  seed=0)
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
+                          user_args=tuple(user_args))
+    tuner = Tuner(study, launch, launcher=launcher, poll_interval=0.05, grace=1.0,
+                  trial_timeout=trial_timeout)
+    return study, tuner, tuner.run
+
+
+def test_job_runs_every_trial_within_parallel_limit(tmp_path):
+    launcher = CountingLauncher(__import__("sys").executable)
+    study, _, run = run_job(tmp_path, ("--sleep", "0.2"), launcher=launcher,
+                            maxTrials=5, maxParallelTrials=2)
+    assert run() is State.SUCCEEDED
+    trials = study.trials
+    assert [t.trial_id for t in trials] == ["1", "2", "3", "4", "5"]
+    assert all(t.state is State.SUCCEEDED for t in trials)
+    assert launcher.peak == 2
+    for t in trials:
+        # the last value seen, with its step; every measurement kept in step order
+        assert t.final_step == 300 and [m.step for m in t.measurements] == [100, 200, 300]
+        expected = (t.params["a"] + t.params["b"] - 7.0) ** 2 + 1 / 3
+        assert t.final_value == pytest.approx(expected)
+        assert t.start_time <= t.end_time
+    best = study.best_trial
+    assert best.final_value == min(t.final_value for t in trials)
+    assert study.store.get_job("job").state is State.SUCCEEDED
+
+
+def test_grid_search_ends_when_the_grid_does(tmp_path):
+    study, _, run = run_job(tmp_path, algorithm="GRID_SEARCH", maxTrials=50,
+                            maxParallelTrials=3)
+    assert run() is State.SUCCEEDED
+    keys = sorted((t.params["a"], t.params["b"]) for t in study.trials)
+    assert keys == [(a, b) for a in (1, 2, 3) for b in (2, 4)]
+
+
+def test_first_trial_failing_fails_the_job_with_reason_and_log(tmp_path):
+    study, _, run = run_job(tmp_path, ("--mode", "crash"), maxTrials=4)
+    assert run() is State.FAILED
+    (t,) = study.trials
+    assert t.state is State.FAILED and t.reason == "exited with code 3"
+    assert "something went wrong" in t.log_tail
+    job = study.store.get_job("job")
+    assert "trial 1: exited with code 3" in job.error_message
+
+
+def test_exit_zero_without_metric_is_a_failure(tmp_path):
+    study, _, run = run_job(tmp_path, ("--mode", "nometric"), maxTrials=2)
+    assert run() is State.FAILED
+    assert "no value of metric 'loss'" in study.trials[0].reason
+
+
+def test_nan_metric_fails_the_trial(tmp_path):
+    study, _, run = run_job(tmp_path, ("--mode", "nan"), maxTrials=1)
+    assert run() is State.FAILED
+    assert "is nan" in study.trials[0].reason
+
+
+def test_later_failures_fail_the_job_past_half(tmp_path):
+    # trials 2 and 3 crash: after trial 1 succeeds, 2 of 3 finished have failed
+    study, _, run = run_job(tmp_path, ("--fail-trials", "2,3"), maxTrials=6)
+    assert run() is State.FAILED
+    states = [t.state for t in study.trials]
+    assert states[:3] == [State.SUCCEEDED, State.FAILED, State.FAILED]
+    assert len(states) == 3
+
+
+def test_one_failure_in_two_does_not_fail_the_job(tmp_path):
+    study, _, run = run_job(tmp_path, ("--fail-trials", "2"), maxTrials=4)
+    assert run() is State.SUCCEEDED
+    assert [t.state for t in study.trials].count(State.FAILED) == 1
+
+
+def test_max_failed_trials_is_a_count(tmp_path):
+    study, _, run = run_job(tmp_path, ("--fail-trials", "1,2,3"), maxTrials=6,
+                            maxFailedTrials=3)
+    assert run() is State.FAILED
+    assert [t.state for t in study.trials].count(State.FAILED) == 3
+
+
+def test_trial_timeout(tmp_path):
+    study, _, run = run_job(tmp_path, ("--mode", "hang"), trial_timeout=0.5, maxTrials=1)
+    assert run() is State.FAILED
+    assert "exceeded --trial-timeout" in study.trials[0].reason
+
+
+def test_cancel_terminates_running_trials(tmp_path):
+    study, tuner, run = run_job(tmp_path, ("--mode", "hang"), maxTrials=4, maxParallelTrials=2)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("state", run()))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while sum(t.state is State.RUNNING for t in study.trials) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    tuner.request_cancel()
+    thread.join(20)
+    assert result["state"] is State.CANCELLED
+    assert [t.state for t in study.trials] == [State.CANCELLED, State.CANCELLED]
+    assert study.store.get_job("job").state is State.CANCELLED
+
+
+def test_job_dir_of_another_job_is_refused(tmp_path):
+    claim_job_dir(str(tmp_path), "first")
+    claim_job_dir(str(tmp_path), "first")
+    with pytest.raises(JobDirInUseError, match="first"):
+        claim_job_dir(str(tmp_path), "second")

@@ -1,0 +1,51 @@
+"""The Designer interface: what to try next, from plain data about finished and running trials."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from tf_hptune.space import SearchSpace
+from tf_hptune.spec.model import Goal, StudySpec
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """A trial as a Designer sees it. ``value`` is the final metric as reported (not negated);
+    it is None for a failed trial or one still running."""
+
+    trial_id: str
+    params: Mapping[str, Any]
+    value: float | None = None
+    failed: bool = False
+    stopped_early: bool = False
+    measurements: tuple[tuple[int, float], ...] = field(default=(), compare=False)
+
+
+class Designer(abc.ABC):
+    """Suggests parameters. Knows nothing of processes, GPUs or storage.
+
+    Contract: ``update`` receives every completed trial (succeeded, failed or stopped) and every
+    running one, replacing what it was given before; ``suggest(count)`` returns at most
+    ``count`` feasible, typed parameter dicts; fewer (possibly none) means the space is
+    exhausted for this designer.
+    """
+
+    def __init__(self, spec: StudySpec, space: SearchSpace, seed: int | None = None) -> None:
+        self.spec = spec
+        self.space = space
+        self.seed = seed
+        self.completed: Sequence[TrialView] = ()
+        self.running: Sequence[TrialView] = ()
+
+    def update(self, completed: Sequence[TrialView], running: Sequence[TrialView]) -> None:
+        self.completed = tuple(completed)
+        self.running = tuple(running)
+
+    @abc.abstractmethod
+    def suggest(self, count: int) -> list[dict[str, Any]]:
+        """Up to ``count`` new points."""
+
+    def loss(self, value: float) -> float:
+        """The value as a quantity to minimise, whatever the goal."""
+        return value if self.spec.goal is Goal.MINIMIZE else -value

@@ -1,0 +1,86 @@
+"""The only protocol between a trial and the Tuner: files in the trial's directories.
+
+A trial ``N`` of a job whose ``--job-dir`` is ``D`` has two directories:
+- ``D/N``: the trainer's own ``--job-dir``; TensorFlow event files are looked for under it;
+- ``D/tf_hptune/N``: the tuner's side: ``stdout.log``, ``stderr.log``, the hypertune metrics
+  file, ``measurements.jsonl`` from tf_hptune's reporters and the ``STOP`` request. It lives
+  outside ``D/N`` because classic trainers wipe their output directory when they start.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tf_hptune.channel.events import EventDirectoryScanner
+from tf_hptune.channel.hypertune import read_reports
+from tf_hptune.channel.jsonl import JsonlReader
+
+CONTROL_DIR_NAME = "tf_hptune"
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    """Where one trial's files live."""
+
+    job_dir: Path
+    control_dir: Path
+
+    @classmethod
+    def for_trial(cls, job_root: str | os.PathLike[str], trial_id: str) -> "TrialPaths":
+        root = Path(job_root)
+        return cls(job_dir=root / trial_id, control_dir=root / CONTROL_DIR_NAME / trial_id)
+
+    @property
+    def stdout(self) -> Path:
+        return self.control_dir / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.control_dir / "stderr.log"
+
+    @property
+    def metric_file(self) -> Path:
+        return self.control_dir / "hypertune.metrics"
+
+    @property
+    def measurements(self) -> Path:
+        return self.control_dir / "measurements.jsonl"
+
+    @property
+    def stop_file(self) -> Path:
+        return self.control_dir / "STOP"
+
+
+class TrialChannel:
+    """Collects one trial's measurements of ``tag`` from every source, merged by step.
+
+    Sources, weakest first (a later one wins at the same step): event files under the trial's
+    job dir, the hypertune metrics file, tf_hptune's own measurements file.
+    """
+
+    def __init__(self, paths: TrialPaths, tag: str) -> None:
+        self.paths, self.tag = paths, tag
+        self._events = EventDirectoryScanner(paths.job_dir, tag)
+        self._jsonl = JsonlReader(paths.measurements, tag)
+        self._reported: dict[int, float] = {}
+        self.bad_lines = 0
+
+    def measurements(self) -> list[tuple[int, float]]:
+        """Every measurement seen so far, ``(step, value)`` in step order."""
+        merged = dict(self._events.measurements())
+        hypertune, bad = read_reports(self.paths.metric_file, self.tag)
+        merged.update(hypertune)
+        self._reported.update(self._jsonl.read_new())
+        merged.update(self._reported)
+        self.bad_lines = bad + self._jsonl.bad_lines
+        return sorted(merged.items())
+
+    def request_stop(self, reason: str) -> None:
+        self.paths.control_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.stop_file.write_text(reason + "\n", encoding="utf-8")
+
+
+def stop_requested(control_dir: str | os.PathLike[str]) -> bool:
+    """Trial side: has the tuner asked this trial to stop?"""
+    return (Path(control_dir) / "STOP").exists()

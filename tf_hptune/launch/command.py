@@ -1,0 +1,106 @@
+"""The trial command and environment, exactly as the service built them (CMLE.md)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from tf_hptune.channel import TrialPaths
+from tf_hptune.launch.base import TrialCommand, Resources
+from tf_hptune.space import SearchSpace
+from tf_hptune.spec.model import StudySpec
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How a job's trials are started: ``python -m module user_args --job-dir D/N params``."""
+
+    module: str
+    package_path: str
+    job_dir: str
+    user_args: tuple[str, ...] = ()
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module": self.module,
+            "package_path": self.package_path,
+            "job_dir": self.job_dir,
+            "user_args": list(self.user_args),
+            "python": self.python,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LaunchConfig":
+        return cls(
+            module=d["module"],
+            package_path=d["package_path"],
+            job_dir=d["job_dir"],
+            user_args=tuple(d.get("user_args", ())),
+            python=d.get("python") or sys.executable,
+        )
+
+    @property
+    def cwd(self) -> str:
+        """The package path's parent, so that ``-m module`` imports the package."""
+        return str(Path(self.package_path).resolve().parent)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def tf_config(spec: StudySpec, launch: LaunchConfig, trial_id: str) -> dict[str, Any]:
+    """A one-node ``master`` cluster (Estimator rejects an empty one) with the trial number."""
+    job = dict(spec.training_input)
+    job.update(pythonModule=launch.module, args=list(launch.user_args), jobDir=launch.job_dir)
+    return {
+        "cluster": {"master": [f"localhost:{_free_port()}"]},
+        "task": {"type": "master", "index": 0, "trial": trial_id},
+        "job": job,
+        "environment": "cloud",
+    }
+
+
+def build_command(
+    job_name: str,
+    trial_id: str,
+    params: Mapping[str, Any],
+    spec: StudySpec,
+    space: SearchSpace,
+    launch: LaunchConfig,
+    resources: Resources = Resources(),
+) -> TrialCommand:
+    """The trial's argv (user args, then ``--job-dir``, then hyperparameters last so that they
+    win with argparse) and its environment additions."""
+    paths = TrialPaths.for_trial(launch.job_dir, trial_id)
+    argv = (
+        "-m",
+        launch.module,
+        *launch.user_args,
+        "--job-dir",
+        str(paths.job_dir),
+        *space.to_args(params),
+    )
+    cwd = launch.cwd
+    env = {
+        "TF_CONFIG": json.dumps(tf_config(spec, launch, trial_id)),
+        "CLOUD_ML_TRIAL_ID": trial_id,
+        "CLOUD_ML_JOB_ID": job_name,
+        "CLOUD_ML_HP_METRIC_TAG": spec.metric_tag,
+        "CLOUD_ML_HP_METRIC_FILE": str(paths.metric_file),
+        "TF_HPTUNE_CONTROL_DIR": str(paths.control_dir),
+        "TF_HPTUNE_PARAMS": json.dumps(dict(params)),
+        "TF_HPTUNE_GOAL": spec.goal.value,
+        "PYTHONPATH": os.pathsep.join(p for p in (cwd, os.environ.get("PYTHONPATH")) if p),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if resources.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in resources.gpus)
+    return TrialCommand(job_name, trial_id, argv, cwd, env, paths)

@@ -1,0 +1,72 @@
+"""The tuning config as frozen dataclasses; enum values keep the service's spellings."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+DEFAULT_METRIC_TAG = "training/hptuning/metric"
+
+
+class Goal(str, enum.Enum):
+    MAXIMIZE = "MAXIMIZE"
+    MINIMIZE = "MINIMIZE"
+
+
+class ParamType(str, enum.Enum):
+    DOUBLE = "DOUBLE"
+    INTEGER = "INTEGER"
+    CATEGORICAL = "CATEGORICAL"
+    DISCRETE = "DISCRETE"
+
+
+class ScaleType(str, enum.Enum):
+    UNIT_LINEAR_SCALE = "UNIT_LINEAR_SCALE"
+    UNIT_LOG_SCALE = "UNIT_LOG_SCALE"
+    UNIT_REVERSE_LOG_SCALE = "UNIT_REVERSE_LOG_SCALE"
+
+
+class Algorithm(str, enum.Enum):
+    ALGORITHM_UNSPECIFIED = "ALGORITHM_UNSPECIFIED"
+    GRID_SEARCH = "GRID_SEARCH"
+    RANDOM_SEARCH = "RANDOM_SEARCH"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One entry of ``params``. Bounds are set for DOUBLE/INTEGER, values for the others."""
+
+    name: str
+    type: ParamType
+    min_value: float | None = None
+    max_value: float | None = None
+    categorical_values: tuple[str, ...] = ()
+    discrete_values: tuple[float, ...] = ()
+    scale_type: ScaleType | None = None
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """``trainingInput.hyperparameters`` after validation.
+
+    ``training_input`` keeps the whole ``trainingInput`` mapping (for ``TF_CONFIG["job"]``);
+    ``ignored_keys`` lists the ``trainingInput`` keys that mean nothing locally.
+    """
+
+    params: tuple[ParameterSpec, ...]
+    goal: Goal = Goal.MAXIMIZE
+    metric_tag: str = DEFAULT_METRIC_TAG
+    max_trials: int = 1
+    max_parallel_trials: int = 1
+    max_failed_trials: int = 0
+    enable_early_stopping: bool = False
+    algorithm: Algorithm = Algorithm.ALGORITHM_UNSPECIFIED
+    resume_previous_job_id: str | None = None
+    training_input: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    ignored_keys: tuple[str, ...] = ()
+
+    def param(self, name: str) -> ParameterSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)

@@ -1,0 +1,24 @@
+"""Job state: one SQLite file per user by default, the Tuner its only writer."""
+from __future__ import annotations
+
+from tf_hptune.store.base import (
+    JobRecord,
+    Measurement,
+    State,
+    Store,
+    TrialRecord,
+    check_job_name,
+)
+from tf_hptune.store.sqlite import SqliteStore, default_store_path, open_store
+
+__all__ = [
+    "JobRecord",
+    "Measurement",
+    "SqliteStore",
+    "State",
+    "Store",
+    "TrialRecord",
+    "check_job_name",
+    "default_store_path",
+    "open_store",
+]

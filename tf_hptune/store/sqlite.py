@@ -1,0 +1,634 @@
+"""The SQLite store: one file per user by default, shared by tuner processes and readers.
+
+Concurrency: WAL mode, a 30 s busy timeout and short ``BEGIN IMMEDIATE`` write transactions,
+so that several tuners writing different jobs and readers in other processes never see
+"database is locked". One connection per ``SqliteStore``, guarded by a lock; after ``fork`` the
+child opens its own connection (the parent's is never used or closed there).
+
+Non-finite floats: SQLite stores a REAL NaN as NULL, so every float that may be NaN/inf is kept
+in two columns: ``<name>`` (REAL, NULL when not finite) and ``<name>_nonfinite`` ('nan', 'inf',
+'-inf' or NULL).
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import math
+import os
+import pathlib
+import re
+import sqlite3
+import threading
+import time
+from typing import Any, Iterable, Iterator, Mapping
+
+from tf_hptune.errors import JobExistsError, JobNotFoundError, StoreError
+from tf_hptune.store.base import (
+    JobRecord,
+    Measurement,
+    State,
+    Store,
+    TrialRecord,
+    check_job_name,
+)
+
+HOME_ENV = "TF_HPTUNE_HOME"
+STORE_FILENAME = "store.db"
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x74666870  # b"tfhp"
+BUSY_TIMEOUT_S = 30.0
+MEMORY = ":memory:"
+
+JOB_FIELDS = frozenset(
+    {"state", "start_time", "end_time", "error_message", "tuner_pid", "tuner_host", "config",
+     "launch"}
+)
+TRIAL_FIELDS = frozenset(
+    {"state", "start_time", "end_time", "final_step", "final_value", "stopped_early", "reason",
+     "log_tail", "pid", "trial_dir"}
+)
+
+_TRIAL_ID_RE = re.compile(r"^(0|[1-9][0-9]*)$")
+
+_SCHEMA = """
+CREATE TABLE jobs (
+    name TEXT PRIMARY KEY NOT NULL,
+    state TEXT NOT NULL,
+    config TEXT NOT NULL,
+    launch TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    error_message TEXT,
+    tuner_pid INTEGER,
+    tuner_host TEXT
+);
+CREATE TABLE trials (
+    job TEXT NOT NULL REFERENCES jobs(name) ON DELETE CASCADE,
+    trial_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    final_step INTEGER,
+    final_value REAL,
+    final_value_nonfinite TEXT,
+    stopped_early INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    log_tail TEXT,
+    pid INTEGER,
+    trial_dir TEXT,
+    PRIMARY KEY (job, trial_id)
+);
+CREATE TABLE measurements (
+    job TEXT NOT NULL,
+    trial_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL,
+    value_nonfinite TEXT,
+    time REAL NOT NULL,
+    PRIMARY KEY (job, trial_id, step),
+    FOREIGN KEY (job, trial_id) REFERENCES trials(job, trial_id) ON DELETE CASCADE
+);
+"""
+
+# Connections abandoned in a forked child: kept referenced so that they are never closed there
+# (closing the parent's connection in the child could release the parent's locks).
+_ABANDONED: list[sqlite3.Connection] = []
+
+
+def default_store_path() -> pathlib.Path:
+    """``$TF_HPTUNE_HOME/store.db`` if the variable is set, else ``~/.tf_hptune/store.db``."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return pathlib.Path(home).expanduser() / STORE_FILENAME
+    return pathlib.Path.home() / ".tf_hptune" / STORE_FILENAME
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
+    """Open (creating if needed) the store at ``path``, or at ``default_store_path()``."""
+    return SqliteStore(default_store_path() if path is None else path)
+
+
+# --- value encoding -------------------------------------------------------------------------
+
+
+def _encode_float(value: float | None) -> tuple[float | None, str | None]:
+    """Split a float into (REAL column, non-finite marker column)."""
+    if value is None:
+        return None, None
+    value = float(value)
+    if math.isnan(value):
+        return None, "nan"
+    if math.isinf(value):
+        return None, "inf" if value > 0 else "-inf"
+    return value, None
+
+
+def _decode_float(value: float | None, nonfinite: str | None) -> float | None:
+    if nonfinite is not None:
+        return float(nonfinite)
+    return None if value is None else float(value)
+
+
+def _json_default(obj: object) -> Any:
+    """Let numpy scalars (and anything else with ``.item()``) through as Python values."""
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _dumps(what: str, value: Mapping[str, Any]) -> str:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
+    try:
+        return json.dumps(dict(value), default=_json_default)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what} cannot be stored as JSON: {e}") from None
+
+
+def _same_value(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _state(value: object, what: str) -> str:
+    try:
+        return State(value).value
+    except ValueError:
+        allowed = ", ".join(s.value for s in State)
+        raise ValueError(f"{what}: invalid state {value!r} (use one of {allowed})") from None
+
+
+def _opt(value: object, kind: type, what: str) -> Any:
+    """``None`` or ``kind(value)``; a bad value raises naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind is not bool:
+        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}") from None
+
+
+def _trial_id(trial_id: object) -> str:
+    """Trial ids are decimal strings ("1", "2", ...); ints are accepted and converted."""
+    if isinstance(trial_id, int) and not isinstance(trial_id, bool) and trial_id >= 0:
+        return str(trial_id)
+    if isinstance(trial_id, str) and _TRIAL_ID_RE.match(trial_id):
+        return trial_id
+    raise ValueError(f"trial id {trial_id!r} is invalid: use a decimal string like '1'")
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class SqliteStore(Store):
+    """``Store`` over one SQLite file (or ``":memory:"``, private to this instance)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        raw = os.fspath(path)
+        self._memory = raw == MEMORY
+        self.path: pathlib.Path | str = raw if self._memory else pathlib.Path(raw).expanduser()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        created = False if self._memory else self._prepare_file()
+        self._conn = self._connect(created)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _prepare_file(self) -> bool:
+        """Create the parent directory (0700) and the file (0600) if missing.
+
+        Returns whether the file was created here."""
+        assert isinstance(self.path, pathlib.Path)
+        parent = self.path.parent
+        try:
+            if not parent.exists():
+                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(parent, 0o700)
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                return False
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+            return True
+        except OSError as e:
+            raise StoreError(f"cannot create store {self.path}: {e}") from e
+
+    def _connect(self, created: bool = False) -> sqlite3.Connection:
+        target = self.path if self._memory else str(self.path)
+        try:
+            conn = sqlite3.connect(
+                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self.path}: {e}") from e
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.path} has schema version {version}, newer than this "
+                    f"tf_hptune understands ({SCHEMA_VERSION}); upgrade tf_hptune"
+                )
+            if not self._memory:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"store {self.path}: cannot switch to WAL mode ({mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if version < SCHEMA_VERSION:
+                self._create_schema(conn)
+            else:
+                self._check_application_id(conn)
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StoreError(
+                f"cannot open store {self.path}: {e} (is it an SQLite file written by "
+                "tf_hptune?)"
+            ) from e
+        if created:
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.chmod(f"{self.path}{suffix}", 0o600)
+        return conn
+
+    def _check_application_id(self, conn: sqlite3.Connection) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{self.path} is an SQLite file but not a tf_hptune store")
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have created the schema while we waited for the lock.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                self._check_application_id(conn)
+            elif version == 0:
+                count = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                ).fetchone()[0]
+                if count:
+                    raise StoreError(f"{self.path} is an SQLite file but not a tf_hptune store")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                raise StoreError(f"store {self.path} has unknown schema version {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- connection use ----------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection for this process; call with ``self._lock`` held."""
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        if self._conn is None:  # first use after a fork
+            self._conn = self._connect()
+        return self._conn
+
+    def _check_fork(self) -> None:
+        """In a forked child, leave the parent's connection alone and open a new one."""
+        if self._pid == os.getpid():
+            return
+        self._lock = threading.Lock()  # the parent's may have been held at fork time
+        self._pid = os.getpid()
+        if self._conn is not None:
+            _ABANDONED.append(self._conn)
+            self._conn = None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read snapshot; sqlite3 errors become ``StoreError``."""
+        self._check_fork()
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot read store {self.path}: {e}") from e
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short ``BEGIN IMMEDIATE`` transaction, rolled back on any error."""
+        self._check_fork()
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(self._write_error_message(e)) from e
+                raise
+
+    def _write_error_message(self, e: sqlite3.Error) -> str:
+        text = str(e)
+        if "full" in text.lower():
+            return (
+                f"cannot write to store {self.path}: {text}; free some disk space and retry "
+                "(nothing of this change was saved)"
+            )
+        return f"cannot write to store {self.path}: {text} (nothing of this change was saved)"
+
+    def close(self) -> None:
+        """Close the connection; later calls raise ``StoreError``. Idempotent."""
+        self._check_fork()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def create_job(
+        self, name: str, config: Mapping[str, Any], launch: Mapping[str, Any]
+    ) -> JobRecord:
+        check_job_name(name)
+        config_json = _dumps("config", config)
+        launch_json = _dumps("launch", launch)
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO jobs (name, state, config, launch, create_time) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, State.QUEUED.value, config_json, launch_json, time.time()),
+                )
+                return self._job(conn, name)
+        except StoreError as e:
+            if isinstance(e.__cause__, sqlite3.IntegrityError):
+                raise JobExistsError(
+                    f"job {name!r} already exists in store {self.path}"
+                ) from None
+            raise
+
+    def get_job(self, name: str) -> JobRecord:
+        with self._read() as conn:
+            return self._job(conn, name)
+
+    def list_jobs(self) -> list[JobRecord]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY create_time, rowid").fetchall()
+            return [self._job_record(row) for row in rows]
+
+    def update_job(self, name: str, **fields: Any) -> JobRecord:
+        values: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key not in JOB_FIELDS:
+                raise TypeError(
+                    f"update_job: unknown field {key!r} (allowed: {', '.join(sorted(JOB_FIELDS))})"
+                )
+            if key == "state":
+                values[key] = _state(value, "update_job state")
+            elif key in ("start_time", "end_time"):
+                values[key] = _opt(value, float, f"update_job {key}")
+            elif key == "tuner_pid":
+                values[key] = _opt(value, int, "update_job tuner_pid")
+            elif key in ("error_message", "tuner_host"):
+                values[key] = _opt(value, str, f"update_job {key}")
+            else:  # config, launch
+                values[key] = _dumps(key, value)
+        with self._write() as conn:
+            self._require_job(conn, name)
+            if values:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                conn.execute(
+                    f"UPDATE jobs SET {assignments} WHERE name = ?", (*values.values(), name)
+                )
+            return self._job(conn, name)
+
+    # -- trials ------------------------------------------------------------------------------
+
+    def create_trial(self, job_name: str, trial_id: str, params: Mapping[str, Any]) -> TrialRecord:
+        trial_id = _trial_id(trial_id)
+        params_json = _dumps("params", params)
+        try:
+            with self._write() as conn:
+                self._require_job(conn, job_name)
+                conn.execute(
+                    "INSERT INTO trials (job, trial_id, params, state, create_time) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (job_name, trial_id, params_json, State.QUEUED.value, time.time()),
+                )
+                return self._trial(conn, job_name, trial_id)
+        except StoreError as e:
+            if isinstance(e.__cause__, sqlite3.IntegrityError):
+                raise StoreError(
+                    f"trial {trial_id!r} of job {job_name!r} already exists in store {self.path}"
+                ) from None
+            raise
+
+    def update_trial(self, job_name: str, trial_id: str, **fields: Any) -> TrialRecord:
+        trial_id = _trial_id(trial_id)
+        values: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key not in TRIAL_FIELDS:
+                raise TypeError(
+                    f"update_trial: unknown field {key!r} "
+                    f"(allowed: {', '.join(sorted(TRIAL_FIELDS))})"
+                )
+            what = f"update_trial {key}"
+            if key == "state":
+                values[key] = _state(value, what)
+            elif key in ("start_time", "end_time"):
+                values[key] = _opt(value, float, what)
+            elif key in ("final_step", "pid"):
+                values[key] = _opt(value, int, what)
+            elif key == "final_value":
+                if isinstance(value, bool):
+                    raise TypeError(f"{what} must be float or None, got {value!r}")
+                values["final_value"], values["final_value_nonfinite"] = _encode_float(
+                    _opt(value, float, what)
+                )
+            elif key == "stopped_early":
+                values[key] = 1 if value else 0
+            else:  # reason, log_tail, trial_dir
+                values[key] = _opt(value, str, what)
+        with self._write() as conn:
+            self._require_trial(conn, job_name, trial_id)
+            if values:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                conn.execute(
+                    f"UPDATE trials SET {assignments} WHERE job = ? AND trial_id = ?",
+                    (*values.values(), job_name, trial_id),
+                )
+            return self._trial(conn, job_name, trial_id)
+
+    def add_measurements(
+        self, job_name: str, trial_id: str, measurements: Iterable[Measurement]
+    ) -> int:
+        trial_id = _trial_id(trial_id)
+        incoming: dict[int, tuple[float, float]] = {}
+        for m in measurements:
+            if isinstance(m.step, bool):
+                raise TypeError(f"measurement step must be an int, got {m.step!r}")
+            incoming[int(m.step)] = (float(m.value), float(m.time))  # a later step wins
+        with self._write() as conn:
+            self._require_trial(conn, job_name, trial_id)
+            if not incoming:
+                return 0
+            existing = {
+                step: _decode_float(value, nonfinite)
+                for step, value, nonfinite in conn.execute(
+                    "SELECT step, value, value_nonfinite FROM measurements "
+                    "WHERE job = ? AND trial_id = ?",
+                    (job_name, trial_id),
+                )
+            }
+            rows = []
+            for step, (value, when) in incoming.items():
+                old = existing.get(step)
+                if old is not None and _same_value(old, value):
+                    continue
+                rows.append((job_name, trial_id, step, *_encode_float(value), when))
+            conn.executemany(
+                "INSERT INTO measurements (job, trial_id, step, value, value_nonfinite, time) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, trial_id, step) DO UPDATE SET "
+                "value = excluded.value, value_nonfinite = excluded.value_nonfinite, "
+                "time = excluded.time",
+                rows,
+            )
+            return len(rows)
+
+    def get_trial(self, job_name: str, trial_id: str) -> TrialRecord:
+        trial_id = _trial_id(trial_id)
+        with self._read() as conn:
+            return self._trial(conn, job_name, trial_id)
+
+    def list_trials(self, job_name: str) -> list[TrialRecord]:
+        with self._read() as conn:
+            self._require_job(conn, job_name)
+            by_trial: dict[str, list[Measurement]] = {}
+            for tid, step, value, nonfinite, when in conn.execute(
+                "SELECT trial_id, step, value, value_nonfinite, time FROM measurements "
+                "WHERE job = ? ORDER BY trial_id, step",
+                (job_name,),
+            ):
+                by_trial.setdefault(tid, []).append(
+                    Measurement(step, _decode_float(value, nonfinite), when)  # type: ignore
+                )
+            rows = conn.execute(
+                "SELECT * FROM trials WHERE job = ? "
+                "ORDER BY CAST(trial_id AS INTEGER), trial_id",
+                (job_name,),
+            ).fetchall()
+            return [
+                self._trial_record(row, by_trial.get(row["trial_id"], [])) for row in rows
+            ]
+
+    # -- helpers (called inside a transaction) -----------------------------------------------
+
+    def _not_found(self, conn: sqlite3.Connection, name: str) -> JobNotFoundError:
+        names = [row[0] for row in conn.execute("SELECT name FROM jobs")]
+        close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return JobNotFoundError(f"job {name!r} not found in store {self.path}{hint}")
+
+    def _require_job(self, conn: sqlite3.Connection, name: str) -> None:
+        if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone() is None:
+            raise self._not_found(conn, name)
+
+    def _require_trial(self, conn: sqlite3.Connection, job_name: str, trial_id: str) -> None:
+        row = conn.execute(
+            "SELECT 1 FROM trials WHERE job = ? AND trial_id = ?", (job_name, trial_id)
+        ).fetchone()
+        if row is None:
+            self._require_job(conn, job_name)
+            raise StoreError(f"job {job_name!r} has no trial {trial_id!r} in store {self.path}")
+
+    def _job(self, conn: sqlite3.Connection, name: str) -> JobRecord:
+        row = conn.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise self._not_found(conn, name)
+        return self._job_record(row)
+
+    @staticmethod
+    def _job_record(r: sqlite3.Row) -> JobRecord:
+        return JobRecord(
+            name=r["name"],
+            state=State(r["state"]),
+            config=json.loads(r["config"]),
+            launch=json.loads(r["launch"]),
+            create_time=r["create_time"],
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            error_message=r["error_message"],
+            tuner_pid=r["tuner_pid"],
+            tuner_host=r["tuner_host"],
+        )
+
+    def _trial(self, conn: sqlite3.Connection, job_name: str, trial_id: str) -> TrialRecord:
+        row = conn.execute(
+            "SELECT * FROM trials WHERE job = ? AND trial_id = ?", (job_name, trial_id)
+        ).fetchone()
+        if row is None:
+            self._require_job(conn, job_name)
+            raise StoreError(f"job {job_name!r} has no trial {trial_id!r} in store {self.path}")
+        measurements = [
+            Measurement(step, _decode_float(value, nonfinite), when)  # type: ignore[arg-type]
+            for step, value, nonfinite, when in conn.execute(
+                "SELECT step, value, value_nonfinite, time FROM measurements "
+                "WHERE job = ? AND trial_id = ? ORDER BY step",
+                (job_name, trial_id),
+            )
+        ]
+        return self._trial_record(row, measurements)
+
+    @staticmethod
+    def _trial_record(row: sqlite3.Row, measurements: list[Measurement]) -> TrialRecord:
+        return TrialRecord(
+            job_name=row["job"],
+            trial_id=row["trial_id"],
+            params=json.loads(row["params"]),
+            state=State(row["state"]),
+            create_time=row["create_time"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            final_step=row["final_step"],
+            final_value=_decode_float(row["final_value"], row["final_value_nonfinite"]),
+            stopped_early=bool(row["stopped_early"]),
+            reason=row["reason"],
+            log_tail=row["log_tail"],
+            pid=row["pid"],
+            trial_dir=row["trial_dir"],
+            measurements=tuple(measurements),
+        )

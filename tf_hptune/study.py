@@ -1,0 +1,206 @@
+"""``Study``: ask/tell over a spec, a designer and a store, with no processes.
+
+The CLI's Tuner drives one of these; a notebook may drive one by hand.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Mapping, Sequence
+
+from tf_hptune.algorithms import Designer, TrialView, make_designer
+from tf_hptune.errors import StoreError, TfHptuneError
+from tf_hptune.space import SearchSpace
+from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
+from tf_hptune.spec.model import Goal
+from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store
+from tf_hptune.store.sqlite import SqliteStore
+
+ACTIVE = (State.QUEUED, State.PREPARING, State.RUNNING, State.CANCELLING)
+
+
+def is_better(a: float, b: float, goal: Goal) -> bool:
+    return a < b if goal is Goal.MINIMIZE else a > b
+
+
+def has_metric(t: TrialRecord) -> bool:
+    return t.final_value is not None and math.isfinite(t.final_value)
+
+
+def sort_best_first(trials: Sequence[TrialRecord], goal: Goal) -> list[TrialRecord]:
+    """Trials with a metric, best first, then those without, by id (as the service listed)."""
+    sign = 1.0 if goal is Goal.MINIMIZE else -1.0
+    return sorted(
+        trials,
+        key=lambda t: (0, sign * t.final_value, t.number) if has_metric(t)  # type: ignore[operator]
+        else (1, 0.0, t.number),
+    )
+
+
+class Study:
+    """One tuning job's trials: ``suggest``, ``report``, ``complete`` / ``fail``.
+
+    ``store``: a ``Store``, a path to a store file, or None for an in-memory store. A new job
+    named ``name`` is created in it; use ``Study.load`` to continue an existing one.
+    """
+
+    def __init__(
+        self,
+        spec: StudySpec | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        seed: int | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        launch: Mapping[str, Any] | None = None,
+        _existing: bool = False,
+    ) -> None:
+        self.spec = load_spec(spec)
+        self.store = _as_store(store)
+        self.name = name or time.strftime("study_%Y%m%d_%H%M%S")
+        if not _existing:
+            self.store.create_job(self.name, spec_to_dict(self.spec), dict(launch or {}))
+        self.space = SearchSpace.from_spec(self.spec)
+        self.designer: Designer = make_designer(self.spec, self.space, seed)
+
+    @classmethod
+    def load(
+        cls, store: Store | str | os.PathLike[str], name: str, *, seed: int | None = None
+    ) -> "Study":
+        """The study of an existing job, to continue it."""
+        store = _as_store(store)
+        job = store.get_job(name)
+        return cls(job.config, seed=seed, store=store, name=name, _existing=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return self.store.list_trials(self.name)
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        return self.store.get_trial(self.name, trial_id)
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        done = [t for t in self.trials if t.state is State.SUCCEEDED and has_metric(t)]
+        return sort_best_first(done, self.spec.goal)[0] if done else None
+
+    # -- asking ----------------------------------------------------------------------------
+    def suggest(self, count: int = 1) -> list[TrialRecord]:
+        """Up to ``count`` new QUEUED trials, never more than ``maxTrials`` in all; fewer when
+        the designer has nothing left (a finished grid)."""
+        trials = self.trials
+        count = min(count, self.spec.max_trials - len(trials))
+        if count <= 0:
+            return []
+        self.designer.update(*_views(trials))
+        job = self.store.get_job(self.name)
+        if job.state is State.QUEUED:
+            self.store.update_job(self.name, state=State.RUNNING, start_time=time.time())
+        next_id = max((t.number for t in trials), default=0) + 1
+        out = []
+        for i, params in enumerate(self.designer.suggest(count)):
+            out.append(self.store.create_trial(self.name, str(next_id + i), params))
+        return out
+
+    # -- telling ---------------------------------------------------------------------------
+    def report(self, trial_id: str, step: int, value: float) -> None:
+        """One intermediate measurement of the metric."""
+        self.report_many(trial_id, [(step, value)])
+
+    def report_many(self, trial_id: str, measurements: Sequence[tuple[int, float]]) -> int:
+        """Measurements keyed by step (reading them twice is harmless); how many were new."""
+        now = time.time()
+        rows = [Measurement(int(s), float(v), now) for s, v in measurements]
+        return self.store.add_measurements(self.name, trial_id, rows) if rows else 0
+
+    def should_stop(self, trial_id: str) -> bool:
+        """Whether the early-stopping rule would stop this trial now (False when off)."""
+        return False
+
+    def start(self, trial_id: str, **fields: Any) -> TrialRecord:
+        """Mark a trial RUNNING (with e.g. ``pid``, ``trial_dir``)."""
+        return self.store.update_trial(
+            self.name, trial_id, state=State.RUNNING, start_time=time.time(), **fields
+        )
+
+    def complete(
+        self,
+        trial_id: str,
+        value: float | None = None,
+        step: int | None = None,
+        *,
+        stopped_early: bool = False,
+        reason: str | None = None,
+        log_tail: str | None = None,
+    ) -> TrialRecord:
+        """Finish a trial. Its final metric is ``value`` at ``step`` if given, else its last
+        measurement; without either, or with a NaN or infinite value, the trial FAILS."""
+        trial = self.trial(trial_id)
+        if value is not None:
+            if step is None:
+                step = trial.measurements[-1].step if trial.measurements else 0
+            self.report(trial_id, step, value)
+            trial = self.trial(trial_id)
+        if not trial.measurements:
+            return self.fail(trial_id, f"no value of metric {self.spec.metric_tag!r} was "
+                             "reported", log_tail=log_tail)
+        last = trial.measurements[-1]
+        if not math.isfinite(last.value):
+            return self.fail(trial_id, f"metric {self.spec.metric_tag!r} is {last.value} at "
+                             f"step {last.step}", log_tail=log_tail, final=last)
+        return self._finish(trial_id, State.SUCCEEDED, final=last, stopped_early=stopped_early,
+                            reason=reason, log_tail=log_tail)
+
+    def fail(
+        self,
+        trial_id: str,
+        reason: str,
+        *,
+        log_tail: str | None = None,
+        final: Measurement | None = None,
+        state: State = State.FAILED,
+    ) -> TrialRecord:
+        """Finish a trial as FAILED (or CANCELLED) with its reason."""
+        return self._finish(trial_id, state, final=final, reason=reason, log_tail=log_tail)
+
+    def _finish(self, trial_id: str, state: State, *, final: Measurement | None,
+                **fields: Any) -> TrialRecord:
+        return self.store.update_trial(
+            self.name, trial_id, state=state, end_time=time.time(),
+            final_step=final.step if final else None,
+            final_value=final.value if final else None, **fields,
+        )
+
+    def finish(self, state: State, error_message: str | None = None) -> None:
+        """End the job itself."""
+        self.store.update_job(self.name, state=state, end_time=time.time(),
+                              error_message=error_message)
+
+
+def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:
+    if store is None:
+        return SqliteStore(":memory:")
+    if isinstance(store, Store):
+        return store
+    return open_store(store)
+
+
+def _views(trials: Sequence[TrialRecord]) -> tuple[list[TrialView], list[TrialView]]:
+    """Designer's view: finished trials (cancelled ones teach nothing) and running ones."""
+    completed, running = [], []
+    for t in trials:
+        view = TrialView(
+            t.trial_id, t.params,
+            value=t.final_value if t.state is State.SUCCEEDED else None,
+            failed=t.state is State.FAILED, stopped_early=t.stopped_early,
+            measurements=tuple((m.step, m.value) for m in t.measurements),
+        )
+        if t.state in ACTIVE:
+            running.append(view)
+        elif t.state is not State.CANCELLED:
+            completed.append(view)
+    return completed, running
+
+
+__all__ = ["Study", "StoreError", "TfHptuneError", "is_better", "sort_best_first"]

@@ -1,0 +1,308 @@
+"""The Tuner: suggest while slots are free, launch, collect, reap, record, repeat.
+
+It is the only writer of its job in the store. It ends when ``maxTrials`` trials have finished
+(or the designer has nothing left), when the failure limit is passed, or on a cancel.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
+from tf_hptune.errors import LaunchError, TfHptuneError
+from tf_hptune.launch import (
+    LaunchConfig,
+    Launcher,
+    LocalLauncher,
+    Resources,
+    TrialHandle,
+    build_command,
+    make_private_dir,
+    pid_alive,
+)
+from tf_hptune.launch.base import UNKNOWN_EXIT
+from tf_hptune.logs import log_tail
+from tf_hptune.store import State, TrialRecord
+from tf_hptune.study import ACTIVE, Study, has_metric
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the progress line."""
+
+    job_name: str
+    max_trials: int
+    done: int
+    running: int
+    failed: int
+    best: TrialRecord | None
+    metric_tag: str
+
+
+@dataclass
+class _Running:
+    trial_id: str
+    handle: TrialHandle
+    channel: TrialChannel
+    started: float = field(default_factory=time.monotonic)
+    ending: State | None = None  # set when the tuner ends the trial: CANCELLED or FAILED
+    ending_reason: str | None = None
+    stopped_early: bool = False
+
+
+class JobDirInUseError(TfHptuneError):
+    """The job directory belongs to another job."""
+
+
+def claim_job_dir(job_dir: str, job_name: str) -> None:
+    """Mark ``job_dir`` as this job's; refuse one that another job already uses, since its
+    trial directories would collide."""
+    control = os.path.join(job_dir, CONTROL_DIR_NAME)
+    make_private_dir(control)
+    marker = os.path.join(control, "job.json")
+    try:
+        with open(marker, encoding="utf-8") as f:
+            owner = json.load(f).get("job")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner not in (None, job_name):
+        raise JobDirInUseError(
+            f"--job-dir {job_dir} already holds the trials of job {owner!r}; "
+            "give each job its own directory"
+        )
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"job": job_name}, f)
+
+
+class Tuner:
+    """Runs (or continues) the job of ``study`` with trials started by ``launcher``."""
+
+    def __init__(
+        self,
+        study: Study,
+        launch: LaunchConfig,
+        *,
+        launcher: Launcher | None = None,
+        poll_interval: float = 1.0,
+        grace: float = 10.0,
+        trial_timeout: float | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_poll: Callable[[dict[str, TrialPaths]], None] | None = None,
+    ) -> None:
+        self.study = study
+        self.launch = launch
+        self.launcher = launcher or LocalLauncher(launch.python)
+        self.poll_interval = poll_interval
+        self.grace = grace
+        self.trial_timeout = trial_timeout
+        self.on_progress = on_progress
+        self.on_poll = on_poll
+        self._running: dict[str, _Running] = {}
+        self._cancel = False
+        self._force = False
+        self._exhausted = False
+        self._last_progress: Progress | None = None
+
+    # -- control ---------------------------------------------------------------------------
+    def request_cancel(self, force: bool = False) -> None:
+        """Cancel the job (safe from a signal handler); ``force`` skips the grace period."""
+        self._force = self._force or (force and self._cancel)
+        self._cancel = True
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM cancel the job; a second one forces it."""
+        def handler(signum: int, frame: object) -> None:
+            self.request_cancel(force=True)
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> State:
+        """Run the job to its end; return its final state."""
+        name = self.study.name
+        claim_job_dir(self.launch.job_dir, name)
+        self.study.store.update_job(
+            name, tuner_pid=os.getpid(), tuner_host=socket.gethostname(),
+            launch=self.launch.to_dict(),
+        )
+        self._take_over_leftovers()
+        while True:
+            self._reap()
+            if self._cancel:
+                if self._wind_down(State.CANCELLED, "cancelled by the user"):
+                    return State.CANCELLED
+            else:
+                failure = self._failure()
+                if failure:
+                    self.study.store.update_job(name, error_message=failure)
+                    if self._wind_down(State.FAILED, failure):
+                        return State.FAILED
+                else:
+                    self._collect_and_judge()
+                    self._launch_free_slots()
+                    if not self._running and self._no_more_trials():
+                        return self._succeed()
+            self._report_progress()
+            time.sleep(self.poll_interval)
+
+    def _no_more_trials(self) -> bool:
+        return self._exhausted or len(self.study.trials) >= self.study.spec.max_trials
+
+    def _succeed(self) -> State:
+        self._report_progress()
+        if self.study.best_trial is None:
+            msg = "no trial succeeded"
+            self.study.finish(State.FAILED, msg)
+            return State.FAILED
+        self.study.finish(State.SUCCEEDED)
+        return State.SUCCEEDED
+
+    def _failure(self) -> str | None:
+        """The service's rule: ``maxFailedTrials`` failures fail the job; with 0, the job fails
+        when more than half of the finished trials failed (so also when the first one did)."""
+        trials = [t for t in self.study.trials if t.state in (State.SUCCEEDED, State.FAILED)]
+        failed = [t for t in trials if t.state is State.FAILED]
+        limit = self.study.spec.max_failed_trials
+        if not failed:
+            return None
+        if (limit > 0 and len(failed) >= limit) or (limit == 0 and 2 * len(failed) > len(trials)):
+            last = max(failed, key=lambda t: t.end_time or 0.0)
+            return (f"{len(failed)} of {len(trials)} finished trials failed "
+                    f"(maxFailedTrials={limit}); trial {last.trial_id}: {last.reason}")
+        return None
+
+    def _wind_down(self, state: State, reason: str) -> bool:
+        """Terminate every running trial; once none is left, end the job. True when ended."""
+        name = self.study.name
+        if state is State.CANCELLED and self.study.store.get_job(name).state is not State.CANCELLING:
+            self.study.store.update_job(name, state=State.CANCELLING)
+        for run in self._running.values():
+            if run.ending is None:
+                run.ending, run.ending_reason = State.CANCELLED, reason
+            self.launcher.terminate(run.handle, 0.0 if self._force else self.grace)
+        if self._running:
+            return False
+        for t in self.study.trials:
+            if t.state in ACTIVE:  # created but never started
+                self.study.fail(t.trial_id, reason, state=State.CANCELLED)
+        self.study.finish(state, None if state is State.CANCELLED else reason)
+        return True
+
+    def _take_over_leftovers(self) -> None:
+        """On a restart: adopt trials whose process still runs, fail those whose died."""
+        for t in self.study.trials:
+            if t.state not in ACTIVE:
+                continue
+            paths = TrialPaths.for_trial(self.launch.job_dir, t.trial_id)
+            if t.pid and pid_alive(t.pid) and isinstance(self.launcher, LocalLauncher):
+                handle = self.launcher.adopt(t.trial_id, t.pid)
+                self._running[t.trial_id] = _Running(
+                    t.trial_id, handle, TrialChannel(paths, self.study.spec.metric_tag))
+            elif t.state is State.QUEUED and not t.pid:
+                self._start(t)
+            else:
+                self.study.fail(t.trial_id, "its process was gone when the tuner restarted",
+                                log_tail=log_tail(paths))
+
+    def _launch_free_slots(self) -> None:
+        free = self.study.spec.max_parallel_trials - len(self._running)
+        if free <= 0 or self._no_more_trials():
+            return
+        new = self.study.suggest(free)
+        if not new:
+            self._exhausted = True
+        for trial in new:
+            self._start(trial)
+
+    def _start(self, trial: TrialRecord) -> None:
+        cmd = build_command(self.study.name, trial.trial_id, trial.params, self.study.spec,
+                            self.study.space, self.launch, Resources())
+        try:
+            handle = self.launcher.start(cmd, Resources())
+        except LaunchError as e:
+            self.study.fail(trial.trial_id, str(e))
+            return
+        self.study.start(trial.trial_id, pid=handle.pid, trial_dir=str(cmd.paths.job_dir))
+        self._running[trial.trial_id] = _Running(
+            trial.trial_id, handle, TrialChannel(cmd.paths, self.study.spec.metric_tag))
+
+    def _collect(self, run: _Running) -> int:
+        try:
+            return self.study.report_many(run.trial_id, run.channel.measurements())
+        except OSError:  # the trial removed its directory under us: judged when it exits
+            return 0
+
+    def _collect_and_judge(self) -> None:
+        for run in self._running.values():
+            self._collect(run)
+            if (self.trial_timeout is not None and run.ending is None
+                    and time.monotonic() - run.started > self.trial_timeout):
+                run.ending = State.FAILED
+                run.ending_reason = f"exceeded --trial-timeout of {self.trial_timeout:g} s"
+                self.launcher.terminate(run.handle, self.grace)
+        if self.on_poll:
+            self.on_poll({tid: r.channel.paths for tid, r in self._running.items()})
+
+    def _reap(self) -> None:
+        for tid, run in list(self._running.items()):
+            code = self.launcher.poll(run.handle)
+            if code is None:
+                continue
+            del self._running[tid]
+            self._collect(run)  # the final evaluation comes after the last checkpoint
+            self._record_exit(run, code)
+        if self.on_poll and not self._running:
+            self.on_poll({})
+
+    def _record_exit(self, run: _Running, code: int) -> None:
+        tail = log_tail(run.channel.paths)
+        tid = run.trial_id
+        if run.ending is not None:
+            if run.ending is State.CANCELLED:
+                trial = self.study.trial(tid)
+                final = trial.measurements[-1] if trial.measurements else None
+                self.study.fail(tid, run.ending_reason or "cancelled", state=State.CANCELLED,
+                                final=final, log_tail=tail)
+            else:
+                self.study.fail(tid, run.ending_reason or "failed", log_tail=tail)
+        elif code not in (0, UNKNOWN_EXIT) and not run.stopped_early:
+            self.study.fail(tid, _describe_exit(code), log_tail=tail)
+        else:
+            self.study.complete(tid, stopped_early=run.stopped_early, log_tail=tail)
+
+    def _report_progress(self) -> None:
+        if not self.on_progress:
+            return
+        trials = self.study.trials
+        progress = Progress(
+            job_name=self.study.name,
+            max_trials=self.study.spec.max_trials,
+            done=sum(1 for t in trials if t.state is State.SUCCEEDED),
+            running=len(self._running),
+            failed=sum(1 for t in trials if t.state is State.FAILED),
+            best=self.study.best_trial,
+            metric_tag=self.study.spec.metric_tag,
+        )
+        if progress != self._last_progress:
+            self._last_progress = progress
+            self.on_progress(progress)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+__all__ = ["JobDirInUseError", "Progress", "Tuner", "claim_job_dir", "has_metric", "math"]
