@@ -6,11 +6,11 @@ import time
 
 import pytest
 
+from tests.conftest import FAKE_PACKAGE, make_spec
 from tf_hptune.launch import LaunchConfig, LocalLauncher
 from tf_hptune.store import State, open_store
 from tf_hptune.study import Study
 from tf_hptune.tuner import JobDirInUseError, Tuner, claim_job_dir
-from tests.conftest import FAKE_PACKAGE, make_spec
 
 PARAMS = [
     {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},

@@ -11,17 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 import yaml
 
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
-from tf_hptune.errors import SpecError, TfHptuneError
+from tf_hptune.errors import JobNameError, SpecError, TfHptuneError
 from tf_hptune.launch import LaunchConfig, make_private_dir, pid_alive
 from tf_hptune.logs import LogFollower
 from tf_hptune.results import job_resource, trial_resource
-from tf_hptune.spec import load_spec, spec_to_dict
+from tf_hptune.spec import load_spec
 from tf_hptune.store import JobRecord, State, Store, check_job_name, open_store
 from tf_hptune.study import Study
 from tf_hptune.tuner import Progress, Tuner
@@ -367,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (SpecError, UsageError) as e:
+    except (SpecError, JobNameError, UsageError) as e:
         print(f"ERROR: ({PROG}) {e}", file=sys.stderr)
         return 2
     except TfHptuneError as e:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tf_hptune.space import format_value
 from tf_hptune.spec import load_spec

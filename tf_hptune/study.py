@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
 from tf_hptune.errors import StoreError, TfHptuneError

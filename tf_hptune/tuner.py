@@ -11,8 +11,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
 from tf_hptune.errors import LaunchError, TfHptuneError
@@ -181,9 +181,9 @@ class Tuner:
 
     def _wind_down(self, state: State, reason: str) -> bool:
         """Terminate every running trial; once none is left, end the job. True when ended."""
-        name = self.study.name
-        if state is State.CANCELLED and self.study.store.get_job(name).state is not State.CANCELLING:
-            self.study.store.update_job(name, state=State.CANCELLING)
+        name, store = self.study.name, self.study.store
+        if state is State.CANCELLED and store.get_job(name).state is not State.CANCELLING:
+            store.update_job(name, state=State.CANCELLING)
         for run in self._running.values():
             if run.ending is None:
                 run.ending, run.ending_reason = State.CANCELLED, reason

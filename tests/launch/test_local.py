@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FAKE_PACKAGE
 from tf_hptune.errors import LaunchError
 from tf_hptune.launch import LaunchConfig, LocalLauncher, Resources, build_command, pid_alive
 from tf_hptune.space import SearchSpace
-from tests.conftest import FAKE_PACKAGE
 
 
 def wait(launcher, handle, timeout=30.0):
@@ -33,8 +33,9 @@ def launch(tmp_path):
                         job_dir=str(tmp_path / "job"), user_args=("--steps", "2"))
 
 
-def start(mixed_spec, launch, trial_id="1", params=None, resources=Resources(), extra=()):
+def start(mixed_spec, launch, trial_id="1", params=None, resources=None, extra=()):
     space = SearchSpace.from_spec(mixed_spec)
+    resources = resources or Resources()
     params = params or {"nembeds": 7, "nnsize": 64, "learning-rate": 0.001, "momentum": 0.9,
                         "optimizer": "a 'b'; rm -rf / \"$(x)\"\nline2"}
     if extra:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 

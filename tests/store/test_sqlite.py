@@ -315,7 +315,7 @@ def test_processes_racing_to_create_a_job(tmp_path: pathlib.Path) -> None:
     procs = [_spawn(code, sync, str(path), str(i)) for i in range(count)]
     _release(sync, count)
     outputs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
     lines = [out.strip() for out, _ in outputs]
     assert sum(line == "WON" for line in lines) == 1, lines
@@ -349,8 +349,8 @@ def test_concurrent_writers_and_readers_never_see_locked(tmp_path: pathlib.Path)
             sys.exit(1)
     """
     reader = """
-        store_path = sys.argv[1]
-        wait_for_go("reader")
+        store_path, tag = sys.argv[1], sys.argv[2]
+        wait_for_go(tag)
         reads = 0
         try:
             while not pathlib.Path(os.environ["SYNC"], "stop").exists():
@@ -366,7 +366,7 @@ def test_concurrent_writers_and_readers_never_see_locked(tmp_path: pathlib.Path)
     """
     writes = 300
     writers = [_spawn(writer, sync, str(path), name, str(writes)) for name in ("job_a", "job_b")]
-    readers = [_spawn(reader, sync, str(path)) for _ in range(2)]
+    readers = [_spawn(reader, sync, str(path), f"reader{i}") for i in range(2)]
     _release(sync, 4)
     try:
         for proc in writers:

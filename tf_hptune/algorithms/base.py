@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec.model import Goal, StudySpec

@@ -1,7 +1,8 @@
 """GRID_SEARCH: every point of the grid once, in order; the job ends when the grid does."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tf_hptune.algorithms.base import Designer
 

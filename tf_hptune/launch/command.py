@@ -5,12 +5,13 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tf_hptune.channel import TrialPaths
-from tf_hptune.launch.base import TrialCommand, Resources
+from tf_hptune.launch.base import Resources, TrialCommand
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec.model import StudySpec
 
@@ -75,7 +76,7 @@ def build_command(
     spec: StudySpec,
     space: SearchSpace,
     launch: LaunchConfig,
-    resources: Resources = Resources(),
+    resources: Resources | None = None,
 ) -> TrialCommand:
     """The trial's argv (user args, then ``--job-dir``, then hyperparameters last so that they
     win with argparse) and its environment additions."""
@@ -101,6 +102,6 @@ def build_command(
         "PYTHONPATH": os.pathsep.join(p for p in (cwd, os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1",
     }
-    if resources.gpus:
+    if resources and resources.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in resources.gpus)
     return TrialCommand(job_name, trial_id, argv, cwd, env, paths)

@@ -90,7 +90,10 @@ class LocalLauncher(Launcher):
     def poll(self, handle: TrialHandle) -> int | None:
         proc: subprocess.Popen[bytes] | None = handle.data.get("popen")
         assert handle.pid is not None
-        code = proc.poll() if proc is not None else (None if pid_alive(handle.pid) else UNKNOWN_EXIT)
+        if proc is not None:
+            code = proc.poll()
+        else:
+            code = None if pid_alive(handle.pid) else UNKNOWN_EXIT
         deadline = handle.data.get("kill_at")
         if code is None and deadline is not None and time.monotonic() >= deadline:
             _signal_group(handle.pid, signal.SIGKILL)

@@ -55,7 +55,6 @@ TRAINING_INPUT_KEYS = (
     "args", "jobDir", "runtimeVersion", "pythonVersion", "scheduling", "encryptionConfig",
     "useChiefInTfConfig", "serviceAccount", "network", "enableWebAccess",
 )
-LOCAL_TRAINING_INPUT_KEYS = ("hyperparameters", "jobDir", "pythonModule", "args")
 HYPERPARAMETER_KEYS = (
     "goal", "hyperparameterMetricTag", "maxTrials", "maxParallelTrials", "maxFailedTrials",
     "enableTrialEarlyStopping", "algorithm", "resumePreviousJobId", "params",
@@ -179,6 +178,8 @@ def _check_plain(node: Any, path: str) -> None:
             _check_plain(value, f"{path}[{index}]")
     elif isinstance(node, float) and not math.isfinite(node):
         _fail(path, node, "must be a finite number")
+    elif isinstance(node, int) and abs(node) >= 2**63:
+        _fail(path, node, "is too large (more than 64 bits)")
     elif node is not None and not isinstance(node, (str, int, float)):
         _fail(path, node, "must be plain data (string, number, boolean, null, list, mapping)")
 
@@ -292,7 +293,7 @@ def _categories(value: Any, path: str) -> tuple[str, ...]:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
             if isinstance(item, float) and not math.isfinite(item):
                 _fail(item_path, item, "must be a string or a finite number")
-            item = _shown_number(item, item_path)
+            item = _number_text(item, item_path)
         text = _text(item, item_path)
         if text in seen:
             _fail(item_path, item, f"duplicate of {path}[{seen[text]}]")
@@ -301,7 +302,7 @@ def _categories(value: Any, path: str) -> tuple[str, ...]:
     return tuple(result)
 
 
-def _shown_number(item: int | float, path: str) -> str:
+def _number_text(item: int | float, path: str) -> str:
     try:
         return str(item)
     except ValueError:
@@ -364,12 +365,12 @@ def _param(raw: Any, path: str) -> ParameterSpec:
         if key not in _REQUIRED[kind] + _OPTIONAL[kind]:
             usage = "must be unset" if key == "scaleType" else "is not allowed"
             wanted = " and ".join(_REQUIRED[kind])
-            _fail(_join(path, key), raw[key], f"{usage} for a {kind.value} parameter "
-                                              f"(it takes {wanted})")
+            _fail(_join(path, key), raw[key], f"{usage} for {kind.value} parameters "
+                                              f"(they take {wanted})")
         fields[attr] = parse(raw[key], _join(path, key))
     for key in _REQUIRED[kind]:
         if not _present(raw, key):
-            _fail(_join(path, key), NO_VALUE, f"required for a {kind.value} parameter")
+            _fail(_join(path, key), NO_VALUE, f"required for {kind.value} parameters")
     spec = ParameterSpec(name=name, type=kind, **fields)
     _check_param(spec, raw, path)
     return spec
@@ -476,18 +477,20 @@ def _hyperparameters(raw: Any, path: str, hints: tuple[str, ...] = ()) -> dict[s
 # ---------------------------------------------------------------------------------------------
 # The wrapping forms
 
-_LOCAL_FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "jobDir": _text,
-    "pythonModule": _text,
-}
-
-
 def _args(value: Any, path: str) -> None:
     if not isinstance(value, (list, tuple)):
         _fail(path, value, "must be a list of strings")
     for index, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             _fail(f"{path}[{index}]", item, "must be a string or a number")
+
+
+# The trainingInput keys used locally, besides hyperparameters.
+_LOCAL_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "jobDir": _text,
+    "pythonModule": _text,
+    "args": _args,
+}
 
 
 def _training_input(raw: Any, path: str) -> StudySpec:
@@ -501,12 +504,10 @@ def _training_input(raw: Any, path: str) -> StudySpec:
     for key, parse in _LOCAL_FIELDS.items():
         if _present(raw, key):
             parse(raw[key], _join(path, key))
-    if _present(raw, "args"):
-        _args(raw["args"], _join(path, "args"))
     for key, value in raw.items():
         if key != "hyperparameters":
             _check_plain(value, _join(path, key))
-    ignored = tuple(sorted(k for k in raw if k not in LOCAL_TRAINING_INPUT_KEYS))
+    ignored = tuple(sorted(k for k in raw if k != "hyperparameters" and k not in _LOCAL_FIELDS))
     return StudySpec(**fields, training_input=copy.deepcopy(dict(raw)), ignored_keys=ignored)
 
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_METRIC_TAG = "training/hptuning/metric"
 
@@ -51,6 +52,8 @@ class StudySpec:
 
     ``training_input`` keeps the whole ``trainingInput`` mapping (for ``TF_CONFIG["job"]``);
     ``ignored_keys`` lists the ``trainingInput`` keys that mean nothing locally.
+    ``constraints`` are expressions between parameters (``nnsize % nheads == 0``), checked by
+    the loader; ``SearchSpace`` compiles and enforces them.
     """
 
     params: tuple[ParameterSpec, ...]
@@ -62,6 +65,7 @@ class StudySpec:
     enable_early_stopping: bool = False
     algorithm: Algorithm = Algorithm.ALGORITHM_UNSPECIFIED
     resume_previous_job_id: str | None = None
+    constraints: tuple[str, ...] = ()
     training_input: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     ignored_keys: tuple[str, ...] = ()
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import abc
 import enum
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tf_hptune.errors import JobNameError
 

@@ -21,7 +21,8 @@ import re
 import sqlite3
 import threading
 import time
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from tf_hptune.errors import JobExistsError, JobNotFoundError, StoreError
 from tf_hptune.store.base import (
@@ -150,6 +151,11 @@ def _dumps(what: str, value: Mapping[str, Any]) -> str:
         raise TypeError(f"{what} cannot be stored as JSON: {e}") from None
 
 
+def _is_busy(e: sqlite3.Error) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
 def _same_value(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
@@ -245,9 +251,7 @@ class SqliteStore(Store):
                     f"tf_hptune understands ({SCHEMA_VERSION}); upgrade tf_hptune"
                 )
             if not self._memory:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreError(f"store {self.path}: cannot switch to WAL mode ({mode})")
+                self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             if version < SCHEMA_VERSION:
@@ -259,15 +263,32 @@ class SqliteStore(Store):
             raise
         except sqlite3.DatabaseError as e:
             conn.close()
-            raise StoreError(
-                f"cannot open store {self.path}: {e} (is it an SQLite file written by "
-                "tf_hptune?)"
-            ) from e
+            hint = "" if _is_busy(e) else " (is it an SQLite file written by tf_hptune?)"
+            raise StoreError(f"cannot open store {self.path}: {e}{hint}") from e
         if created:
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(OSError):
                     os.chmod(f"{self.path}{suffix}", 0o600)
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL (persistent in the file). Setting it does not always wait on the busy
+        handler when another process opens the same new file, so retry until the timeout."""
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.001
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        if str(mode).lower() != "wal":
+            raise StoreError(f"store {self.path}: cannot switch to WAL mode (got {mode!r})")
 
     def _check_application_id(self, conn: sqlite3.Connection) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]

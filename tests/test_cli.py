@@ -1,0 +1,188 @@
+"""The CLI as a user runs it: real processes, real store, the fake trainer."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import FAKE_PACKAGE, ROOT
+from tf_hptune.store import State, open_store
+
+CONFIG = """
+trainingInput:
+  scaleTier: BASIC_GPU
+  hyperparameters:
+    goal: MINIMIZE
+    hyperparameterMetricTag: loss
+    maxTrials: {max_trials}
+    maxParallelTrials: 2
+    params:
+    - parameterName: a
+      type: INTEGER
+      minValue: 1
+      maxValue: 5
+    - parameterName: opt
+      type: CATEGORICAL
+      categoricalValues: [adam, "s g d"]
+"""
+
+
+def cli(*args, env_extra=None, timeout=120, check=None):
+    env = dict(os.environ, **(env_extra or {}))
+    proc = subprocess.run([sys.executable, "-m", "tf_hptune.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+    if check is not None:
+        assert proc.returncode == check, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture
+def job(tmp_path):
+    def make(max_trials=3, name="job_1"):
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(CONFIG.format(max_trials=max_trials))
+        store = str(tmp_path / "store.db")
+        base = ["--config", str(cfg), "--module-name", "trainer.task",
+                "--package-path", str(FAKE_PACKAGE), "--job-dir", str(tmp_path / name),
+                "--store", store, "--poll-interval", "0.05"]
+        return store, base
+    return make
+
+
+def test_importing_the_cli_does_not_import_tensorflow():
+    code = ("import sys, tf_hptune.cli, tf_hptune.tuner, tf_hptune.channel.events; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_submit_in_foreground_then_describe_list_and_logs(job, tmp_path):
+    store, base = job()
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", "--",
+               "--steps", "2", check=0)
+    assert "Job [job_1] submitted successfully." in proc.stdout
+    assert "Job [job_1] ended: SUCCEEDED" in proc.stdout
+    assert "fake trainer starting" in proc.stdout  # trial logs streamed
+    assert "3/3 done" in proc.stderr  # the progress line
+    assert "Ignoring trainingInput keys with no local meaning: scaleTier" in proc.stderr
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("trialId:") or \
+        "Best trial:" in proc.stdout
+
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store,
+                                   check=0).stdout)
+    assert described["jobId"] == "job_1" and described["state"] == "SUCCEEDED"
+    out = described["trainingOutput"]
+    assert out["isHyperparameterTuningJob"] is True
+    assert out["hyperparameterMetricTag"] == "loss"
+    assert out["completedTrialCount"] == "3"
+    values = [t["finalMetric"]["objectiveValue"] for t in out["trials"]]
+    assert values == sorted(values)  # best first for MINIMIZE
+    first = out["trials"][0]
+    assert set(first["hyperparameters"]) == {"a", "opt"}
+    assert all(isinstance(v, str) for v in first["hyperparameters"].values())
+    assert first["finalMetric"]["trainingStep"] == "200"
+    assert [m["trainingStep"] for m in first["allMetrics"]] == ["100", "200"]
+    assert first["state"] == "SUCCEEDED" and first["isTrialStoppedEarly"] is False
+    assert described["trainingInput"]["args"] == ["--steps", "2"]
+
+    as_json = json.loads(cli("jobs", "describe", "job_1", "--store", store, "--format", "json",
+                             check=0).stdout)
+    assert as_json["trainingOutput"]["trials"] == out["trials"]
+
+    listed = cli("jobs", "list", "--store", store, check=0).stdout
+    assert "job_1" in listed and "SUCCEEDED" in listed
+
+    logs = cli("jobs", "stream-logs", "job_1", "--store", store, check=0).stdout.splitlines()
+    assert any(line.split()[0] == "1" and "fake trainer starting" in line for line in logs)
+    assert {line.split()[0] for line in logs} == {"1", "2", "3"}
+
+
+def test_bad_config_runs_nothing(job, tmp_path):
+    store, base = job()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hyperparameters:\n  maxParalelTrials: 2\n  params: []\n")
+    i = base.index("--config")
+    base[i + 1] = str(bad)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", check=2)
+    assert "did you mean maxParallelTrials?" in proc.stderr
+    assert not (tmp_path / "job_1").exists()
+    assert open_store(store).list_jobs() == []
+
+
+@pytest.mark.parametrize("name", ["1job", "job-1", "job 1", ""])
+def test_bad_job_names(job, name):
+    _, base = job()
+    proc = cli("jobs", "submit", "training", name, *base, check=2)
+    assert "job name" in proc.stderr and repr(name) in proc.stderr
+
+
+def test_duplicate_job_name_is_refused(job):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", check=0)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", check=1)
+    assert "already exists" in proc.stderr
+
+
+def test_failed_job_exits_non_zero(job):
+    store, base = job()
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", "--",
+               "--mode", "crash", check=1)
+    assert "ended: FAILED" in proc.stdout
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
+    assert described["state"] == "FAILED" and "exited with code 3" in described["errorMessage"]
+    trial = described["trainingOutput"]["trials"][0]
+    assert trial["errorMessage"] == "exited with code 3"
+    assert "something went wrong" in trial["logTail"]
+
+
+def test_background_submit_then_cancel(job, tmp_path):
+    store, base = job(max_trials=4)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--", "--mode", "hang", check=0)
+    assert "jobs describe job_1" in proc.stdout and "state: QUEUED" in proc.stdout
+    s = open_store(store)
+    deadline = time.monotonic() + 30
+    while sum(t.state is State.RUNNING for t in s.list_trials("job_1")) < 2:
+        assert time.monotonic() < deadline, (tmp_path / "job_1" / "tf_hptune" /
+                                             "tuner.log").read_text()
+        time.sleep(0.1)
+    pids = [t.pid for t in s.list_trials("job_1")]
+    proc = cli("jobs", "cancel", "job_1", "--store", store, check=0)
+    assert "CANCELLING" in proc.stdout and "CANCELLED" in proc.stdout
+    assert s.get_job("job_1").state is State.CANCELLED
+    assert all(t.state is State.CANCELLED for t in s.list_trials("job_1"))
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    proc = cli("jobs", "cancel", "job_1", "--store", store, check=2)
+    assert "already ended: CANCELLED" in proc.stderr
+
+
+def test_unknown_job(tmp_path):
+    proc = cli("jobs", "describe", "nope", "--store", str(tmp_path / "s.db"), check=1)
+    assert "nope" in proc.stderr
+
+
+def test_missing_module_name_is_a_usage_error(job):
+    _, base = job()
+    i = base.index("--module-name")
+    del base[i:i + 2]
+    proc = cli("jobs", "submit", "training", "job_1", *base, check=2)
+    assert "--module-name" in proc.stderr
+
+
+def test_default_store_is_under_tf_hptune_home(job, tmp_path):
+    _, base = job(max_trials=1)
+    i = base.index("--store")
+    del base[i:i + 2]
+    home = tmp_path / "home"
+    cli("jobs", "submit", "training", "job_1", *base, "--stream-logs",
+        env_extra={"TF_HPTUNE_HOME": str(home)}, check=0)
+    assert (home / "store.db").exists()
+    listed = cli("jobs", "list", env_extra={"TF_HPTUNE_HOME": str(home)}, check=0).stdout
+    assert "job_1" in listed
