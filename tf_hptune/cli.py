@@ -125,7 +125,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _tuner_argv(args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "tf_hptune.cli", "jobs", "resume", args.job,
-            "--quiet", "--poll-interval", str(args.poll_interval)]
+            "--quiet", "--poll-interval", str(args.poll_interval), "--grace", str(args.grace)]
     if args.store:
         argv += ["--store", str(args.store)]
     if args.trial_timeout is not None:
@@ -172,7 +172,7 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
             sys.stdout.flush()
             printer.draw()
 
-    tuner = Tuner(study, launch, poll_interval=args.poll_interval,
+    tuner = Tuner(study, launch, poll_interval=args.poll_interval, grace=args.grace,
                   trial_timeout=args.trial_timeout,
                   on_progress=None if quiet else printer,
                   on_poll=stream)
@@ -294,6 +294,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="run the job in the foreground, streaming trial logs and progress")
     p.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                    help="fail a trial that runs longer than this")
+    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                   help="time a trial gets between SIGTERM and SIGKILL (default 10)")
     p.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, help="seed of the search algorithm")
 

@@ -6,7 +6,6 @@ It is the only writer of its job in the store. It ends when ``maxTrials`` trials
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import socket
@@ -21,15 +20,15 @@ from tf_hptune.launch import (
     Launcher,
     LocalLauncher,
     Resources,
+    TrialCommand,
     TrialHandle,
     build_command,
     make_private_dir,
-    pid_alive,
 )
 from tf_hptune.launch.base import UNKNOWN_EXIT
 from tf_hptune.logs import log_tail
 from tf_hptune.store import State, TrialRecord
-from tf_hptune.study import ACTIVE, Study, has_metric
+from tf_hptune.study import ACTIVE, Study
 
 
 @dataclass(frozen=True)
@@ -197,20 +196,23 @@ class Tuner:
         return True
 
     def _take_over_leftovers(self) -> None:
-        """On a restart: adopt trials whose process still runs, fail those whose died."""
+        """On a restart: adopt trials whose process still runs, start those never started, and
+        fail the rest (dead, or perhaps started: never run a trial twice)."""
         for t in self.study.trials:
             if t.state not in ACTIVE:
                 continue
-            paths = TrialPaths.for_trial(self.launch.job_dir, t.trial_id)
-            if t.pid and pid_alive(t.pid) and isinstance(self.launcher, LocalLauncher):
-                handle = self.launcher.adopt(t.trial_id, t.pid)
-                self._running[t.trial_id] = _Running(
-                    t.trial_id, handle, TrialChannel(paths, self.study.spec.metric_tag))
-            elif t.state is State.QUEUED and not t.pid:
+            if t.state is State.QUEUED:
                 self._start(t)
+                continue
+            cmd = self._command(t)
+            handle = self.launcher.adopt(cmd, t.pid) if t.pid else None
+            if handle is not None:
+                self._running[t.trial_id] = _Running(
+                    t.trial_id, handle, TrialChannel(cmd.paths, self.study.spec.metric_tag))
             else:
-                self.study.fail(t.trial_id, "its process was gone when the tuner restarted",
-                                log_tail=log_tail(paths))
+                why = ("its process was gone when the tuner restarted" if t.pid else
+                       "the tuner stopped while starting it")
+                self.study.fail(t.trial_id, why, log_tail=log_tail(cmd.paths))
 
     def _launch_free_slots(self) -> None:
         free = self.study.spec.max_parallel_trials - len(self._running)
@@ -222,9 +224,15 @@ class Tuner:
         for trial in new:
             self._start(trial)
 
+    def _command(self, trial: TrialRecord) -> TrialCommand:
+        return build_command(self.study.name, trial.trial_id, trial.params, self.study.spec,
+                             self.study.space, self.launch, Resources())
+
     def _start(self, trial: TrialRecord) -> None:
-        cmd = build_command(self.study.name, trial.trial_id, trial.params, self.study.spec,
-                            self.study.space, self.launch, Resources())
+        cmd = self._command(trial)
+        # PREPARING marks the attempt, so that a tuner killed during the start never runs
+        # the trial a second time after a restart.
+        self.study.store.update_trial(self.study.name, trial.trial_id, state=State.PREPARING)
         try:
             handle = self.launcher.start(cmd, Resources())
         except LaunchError as e:
@@ -305,4 +313,4 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-__all__ = ["JobDirInUseError", "Progress", "Tuner", "claim_job_dir", "has_metric", "math"]
+__all__ = ["JobDirInUseError", "Progress", "Tuner", "claim_job_dir"]

@@ -132,9 +132,10 @@ def test_refuses_a_non_empty_trial_dir(mixed_spec, launch):
 
 
 def test_adopted_trial_is_polled_by_pid(mixed_spec, launch):
-    launcher, handle, _ = start(mixed_spec, launch, extra=("--mode", "hang"))
-    adopted = launcher.adopt("1", handle.pid)
-    assert launcher.poll(adopted) is None
+    launcher, handle, cmd = start(mixed_spec, launch, extra=("--mode", "hang"))
+    assert launcher.adopt(cmd, os.getpid()) is None  # alive, but not this trial's process
+    adopted = launcher.adopt(cmd, handle.pid)
+    assert adopted is not None and launcher.poll(adopted) is None
     os.killpg(handle.pid, signal.SIGKILL)
     handle.data["popen"].wait()
     assert launcher.poll(adopted) is not None

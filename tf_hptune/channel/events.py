@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 __all__ = [
     "EVAL_DIR_PREFIXES",
@@ -192,9 +192,8 @@ def _packed_varints(buf: bytes) -> list[int]:
 # TensorFlow DataType enum values: numeric dtypes this reader converts, with their element
 # struct format in ``tensor_content`` (little endian).
 _DT_FLOAT, _DT_DOUBLE, _DT_INT32, _DT_UINT8, _DT_INT16, _DT_INT8 = 1, 2, 3, 4, 5, 6
-_DT_INT64, _DT_BOOL, _DT_BFLOAT16, _DT_UINT16, _DT_HALF, _DT_UINT32, _DT_UINT64 = (
-    9, 10, 14, 17, 19, 22, 23,
-)
+_DT_INT64, _DT_BOOL, _DT_BFLOAT16, _DT_UINT16 = 9, 10, 14, 17
+_DT_HALF, _DT_UINT32, _DT_UINT64 = 19, 22, 23
 _CONTENT_FORMAT = {
     _DT_FLOAT: "<f",
     _DT_DOUBLE: "<d",

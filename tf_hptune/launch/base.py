@@ -53,6 +53,11 @@ class Launcher(abc.ABC):
     def poll(self, handle: TrialHandle) -> int | None:
         """The exit code once the trial has ended, else None. Never blocks."""
 
+    def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
+        """A handle for a trial started by an earlier tuner process, or None when ``pid`` is
+        not that trial's live process (or this launcher cannot adopt)."""
+        return None
+
     @abc.abstractmethod
     def terminate(self, handle: TrialHandle, grace: float) -> None:
         """Ask the trial to end now; force it after ``grace`` seconds (enforced by ``poll``).

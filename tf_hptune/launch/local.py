@@ -83,9 +83,17 @@ class LocalLauncher(Launcher):
             os.close(err)
         return TrialHandle(command.trial_id, proc.pid, {"popen": proc})
 
-    def adopt(self, trial_id: str, pid: int) -> TrialHandle:
-        """A handle for a trial started by an earlier tuner process (it is not our child)."""
-        return TrialHandle(trial_id, pid, {})
+    def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
+        # The pid must still be this trial's: its environment names the trial's control dir.
+        marker = f"TF_HPTUNE_CONTROL_DIR={command.paths.control_dir}".encode()
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            return None
+        if marker not in environ or not pid_alive(pid):
+            return None
+        return TrialHandle(command.trial_id, pid, {})
 
     def poll(self, handle: TrialHandle) -> int | None:
         proc: subprocess.Popen[bytes] | None = handle.data.get("popen")
@@ -103,7 +111,11 @@ class LocalLauncher(Launcher):
         return code
 
     def terminate(self, handle: TrialHandle, grace: float) -> None:
+        """SIGTERM once; a later call with a shorter grace brings the SIGKILL forward."""
         assert handle.pid is not None
-        if handle.data.get("kill_at") is None:
+        if not handle.data.get("terminated"):
+            handle.data["terminated"] = True
             _signal_group(handle.pid, signal.SIGTERM)
-            handle.data["kill_at"] = time.monotonic() + grace
+        kill_at = time.monotonic() + grace
+        if handle.data.get("kill_at") is None or kill_at < handle.data["kill_at"]:
+            handle.data["kill_at"] = kill_at

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     # Append the trial id to the output path, so that trials of a tuning job do not clobber
     # each other; this is what trainers written for Cloud ML Engine did.
     args.output_dir = os.path.join(
-        args.job_dir, json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("trial", "")
+        args.job_dir,
+        json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("trial", ""),
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     import tensorflow as tf
