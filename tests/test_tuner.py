@@ -149,3 +149,43 @@ def test_job_dir_of_another_job_is_refused(tmp_path):
     claim_job_dir(str(tmp_path), "first")
     with pytest.raises(JobDirInUseError, match="first"):
         claim_job_dir(str(tmp_path), "second")
+
+
+def test_early_stopping_stops_clearly_bad_trials(tmp_path):
+    # the fake trainer's loss is (len(category) - 7)**2 + 1/step: the last two are hopeless
+    spec = make_spec(
+        [{"parameterName": "c", "type": "CATEGORICAL",
+          "categoricalValues": ["aaaaaaa", "aaaaaa", "aaaaaaaa", "a", "aa"]}],
+        goal="MINIMIZE", hyperparameterMetricTag="loss", algorithm="GRID_SEARCH",
+        maxTrials=5, maxParallelTrials=1, enableTrialEarlyStopping=True)
+    study = Study(spec, store=open_store(tmp_path / "s.db"), name="job")
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
+                          user_args=("--steps", "20", "--sleep", "0.1"))
+    assert Tuner(study, launch, poll_interval=0.05, grace=0.5).run() is State.SUCCEEDED
+    trials = study.trials
+    assert [t.stopped_early for t in trials] == [False, False, False, True, True]
+    for t in trials[3:]:
+        assert t.state is State.SUCCEEDED and "learning-curve rule" in t.reason
+        # a stopped trial keeps its last value as its final metric
+        assert t.final_step == t.measurements[-1].step < 2000
+        assert t.final_value == t.measurements[-1].value
+    assert all(t.final_step == 2000 for t in trials[:3])
+    assert (tmp_path / "out" / "tf_hptune" / "4" / "STOP").exists()
+    assert study.best_trial.params == {"c": "aaaaaaa"}
+
+
+def test_study_should_stop_answers_for_hand_driven_trials():
+    spec = make_spec(PARAMS, goal="MINIMIZE", maxTrials=10, enableTrialEarlyStopping=True)
+    study = Study(spec, seed=1)
+    for trial in study.suggest(3):
+        for step in (100, 200, 300):
+            study.report(trial.id, step, 1.0 + 1.0 / step)
+        study.complete(trial.id)
+    bad, good = study.suggest(2)
+    study.report(bad.id, 100, 50.0)
+    study.report(good.id, 100, 1.0)
+    assert study.should_stop(bad.id) and not study.should_stop(good.id)
+    off = Study(make_spec(PARAMS, maxTrials=2), seed=1)
+    (t,) = off.suggest(1)
+    off.report(t.id, 100, 1e9)
+    assert not off.should_stop(t.id)

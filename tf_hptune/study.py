@@ -11,18 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
-from tf_hptune.errors import StoreError, TfHptuneError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
+from tf_hptune.stopping import KEEP, Curve, EarlyStopper, StopDecision, make_stopper
 from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store
 from tf_hptune.store.sqlite import SqliteStore
 
 ACTIVE = (State.QUEUED, State.PREPARING, State.RUNNING, State.CANCELLING)
-
-
-def is_better(a: float, b: float, goal: Goal) -> bool:
-    return a < b if goal is Goal.MINIMIZE else a > b
 
 
 def has_metric(t: TrialRecord) -> bool:
@@ -63,6 +59,8 @@ class Study:
             self.store.create_job(self.name, spec_to_dict(self.spec), dict(launch or {}))
         self.space = SearchSpace.from_spec(self.spec)
         self.designer: Designer = make_designer(self.spec, self.space, seed)
+        self.stopper: EarlyStopper | None = (
+            make_stopper(self.spec.goal) if self.spec.enable_early_stopping else None)
 
     @classmethod
     def load(
@@ -117,7 +115,19 @@ class Study:
 
     def should_stop(self, trial_id: str) -> bool:
         """Whether the early-stopping rule would stop this trial now (False when off)."""
-        return False
+        return self.stop_decision(trial_id).should_stop
+
+    def stop_decision(self, trial_id: str) -> StopDecision:
+        """The early-stopping rule's decision, with its reason, for a running trial, from the
+        measurements recorded so far. Always KEEP when the job does not enable early
+        stopping."""
+        if self.stopper is None:
+            return KEEP
+        curves = {t.trial_id: _curve(t) for t in self.trials if t.state is not State.FAILED
+                  and t.state is not State.CANCELLED}
+        if trial_id not in curves:
+            return KEEP
+        return self.stopper.decide(curves[trial_id], list(curves.values()))
 
     def start(self, trial_id: str, **fields: Any) -> TrialRecord:
         """Mark a trial RUNNING (with e.g. ``pid``, ``trial_dir``)."""
@@ -187,6 +197,11 @@ def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:
     return open_store(store)
 
 
+def _curve(t: TrialRecord) -> Curve:
+    return Curve(t.trial_id, tuple((m.step, m.value) for m in t.measurements),
+                 completed=t.state is State.SUCCEEDED, stopped_early=t.stopped_early)
+
+
 def _views(trials: Sequence[TrialRecord]) -> tuple[list[TrialView], list[TrialView]]:
     """Designer's view: finished trials (cancelled ones teach nothing) and running ones."""
     completed, running = [], []
@@ -204,4 +219,4 @@ def _views(trials: Sequence[TrialRecord]) -> tuple[list[TrialView], list[TrialVi
     return completed, running
 
 
-__all__ = ["Study", "StoreError", "TfHptuneError", "is_better", "sort_best_first"]
+__all__ = ["ACTIVE", "Study", "has_metric", "sort_best_first"]

@@ -52,7 +52,12 @@ class _Running:
     started: float = field(default_factory=time.monotonic)
     ending: State | None = None  # set when the tuner ends the trial: CANCELLED or FAILED
     ending_reason: str | None = None
-    stopped_early: bool = False
+    stop_reason: str | None = None  # set when the early-stopping rule stops the trial
+    stop_requested: float | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason is not None
 
 
 class JobDirInUseError(TfHptuneError):
@@ -249,12 +254,23 @@ class Tuner:
             return 0
 
     def _collect_and_judge(self) -> None:
+        now = time.monotonic()
         for run in self._running.values():
-            self._collect(run)
-            if (self.trial_timeout is not None and run.ending is None
-                    and time.monotonic() - run.started > self.trial_timeout):
+            new = self._collect(run)
+            if run.ending is not None:
+                continue
+            if self.trial_timeout is not None and now - run.started > self.trial_timeout:
                 run.ending = State.FAILED
                 run.ending_reason = f"exceeded --trial-timeout of {self.trial_timeout:g} s"
+                self.launcher.terminate(run.handle, self.grace)
+            elif run.stop_requested is None and new:
+                decision = self.study.stop_decision(run.trial_id)
+                if decision.should_stop:
+                    # The STOP file lets our hooks end training cleanly; trainers without
+                    # them get SIGTERM once the grace period has passed.
+                    run.stop_reason, run.stop_requested = decision.reason, now
+                    run.channel.request_stop(decision.reason)
+            elif run.stop_requested is not None and now - run.stop_requested > self.grace:
                 self.launcher.terminate(run.handle, self.grace)
         if self.on_poll:
             self.on_poll({tid: r.channel.paths for tid, r in self._running.items()})
@@ -284,7 +300,8 @@ class Tuner:
         elif code not in (0, UNKNOWN_EXIT) and not run.stopped_early:
             self.study.fail(tid, _describe_exit(code), log_tail=tail)
         else:
-            self.study.complete(tid, stopped_early=run.stopped_early, log_tail=tail)
+            self.study.complete(tid, stopped_early=run.stopped_early, reason=run.stop_reason,
+                                log_tail=tail)
 
     def _report_progress(self) -> None:
         if not self.on_progress:
