@@ -24,7 +24,6 @@ demo: $(STAMP)
 	    --config ../configs/demo.yaml --module-name trainer.task \
 	    --package-path babyweight/trainer --job-dir ../$(DEMO_DIR)/$(DEMO_JOB) --stream-logs \
 	    -- --train_examples 20000 --eval_steps 20
-	$(BIN)/tf-hptune jobs describe $(DEMO_JOB) --best
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
