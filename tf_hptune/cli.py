@@ -170,7 +170,8 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
             printer.clear()
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
-            printer.draw()
+            if printer.tty:
+                printer.draw()
 
     tuner = Tuner(study, launch, poll_interval=args.poll_interval, grace=args.grace,
                   trial_timeout=args.trial_timeout,
@@ -195,7 +196,9 @@ def _print_outcome(job: JobRecord, study: Study) -> None:
     best = study.best_trial
     if best is not None:
         print("Best trial:")
-        _dump(trial_resource(best) | {"allMetrics": None}, "yaml", sys.stdout)
+        shown = trial_resource(best)
+        del shown["allMetrics"]
+        _dump(shown, "yaml", sys.stdout)
 
 
 def _is_tuner(pid: int) -> bool:
