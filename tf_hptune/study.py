@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
+from tf_hptune.errors import StoreError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
@@ -40,6 +41,9 @@ class Study:
 
     ``store``: a ``Store``, a path to a store file, or None for an in-memory store. A new job
     named ``name`` is created in it; use ``Study.load`` to continue an existing one.
+
+    A Study is its job's only writer, so it keeps the trials in memory and reads them from the
+    store only when it is created.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class Study:
         self.name = name or time.strftime("study_%Y%m%d_%H%M%S")
         if not _existing:
             self.store.create_job(self.name, spec_to_dict(self.spec), dict(launch or {}))
+        self._trials = {t.trial_id: t for t in self.store.list_trials(self.name)}
         self.space = SearchSpace.from_spec(self.spec)
         self.designer: Designer = make_designer(self.spec, self.space, seed)
         self.stopper: EarlyStopper | None = (
@@ -74,10 +79,14 @@ class Study:
     # -- reading ---------------------------------------------------------------------------
     @property
     def trials(self) -> list[TrialRecord]:
-        return self.store.list_trials(self.name)
+        """Every trial, in id order."""
+        return list(self._trials.values())
 
     def trial(self, trial_id: str) -> TrialRecord:
-        return self.store.get_trial(self.name, trial_id)
+        try:
+            return self._trials[trial_id]
+        except KeyError:
+            raise StoreError(f"job {self.name!r} has no trial {trial_id!r}") from None
 
     @property
     def best_trial(self) -> TrialRecord | None:
@@ -93,13 +102,14 @@ class Study:
         if count <= 0:
             return []
         self.designer.update(*_views(trials))
-        job = self.store.get_job(self.name)
-        if job.state is State.QUEUED:
+        if self.store.get_job(self.name).state is State.QUEUED:
             self.store.update_job(self.name, state=State.RUNNING, start_time=time.time())
         next_id = max((t.number for t in trials), default=0) + 1
         out = []
         for i, params in enumerate(self.designer.suggest(count)):
-            out.append(self.store.create_trial(self.name, str(next_id + i), params))
+            trial = self.store.create_trial(self.name, str(next_id + i), params)
+            self._trials[trial.trial_id] = trial
+            out.append(trial)
         return out
 
     # -- telling ---------------------------------------------------------------------------
@@ -108,10 +118,17 @@ class Study:
         self.report_many(trial_id, [(step, value)])
 
     def report_many(self, trial_id: str, measurements: Sequence[tuple[int, float]]) -> int:
-        """Measurements keyed by step (reading them twice is harmless); how many were new."""
+        """Measurements keyed by step (reading them twice is harmless); how many were new or
+        changed. Only those are written."""
+        known = {m.step: m.value for m in self.trial(trial_id).measurements}
         now = time.time()
-        rows = [Measurement(int(s), float(v), now) for s, v in measurements]
-        return self.store.add_measurements(self.name, trial_id, rows) if rows else 0
+        rows = [Measurement(int(s), float(v), now) for s, v in measurements
+                if int(s) not in known or not _same(known[int(s)], float(v))]
+        if not rows:
+            return 0
+        changed = self.store.add_measurements(self.name, trial_id, rows)
+        self._trials[trial_id] = self.store.get_trial(self.name, trial_id)
+        return changed
 
     def should_stop(self, trial_id: str) -> bool:
         """Whether the early-stopping rule would stop this trial now (False when off)."""
@@ -129,11 +146,14 @@ class Study:
             return KEEP
         return self.stopper.decide(curves[trial_id], list(curves.values()))
 
+    def update_trial(self, trial_id: str, **fields: Any) -> TrialRecord:
+        """Write a trial's fields (see ``Store.update_trial``)."""
+        trial = self._trials[trial_id] = self.store.update_trial(self.name, trial_id, **fields)
+        return trial
+
     def start(self, trial_id: str, **fields: Any) -> TrialRecord:
         """Mark a trial RUNNING (with e.g. ``pid``, ``trial_dir``)."""
-        return self.store.update_trial(
-            self.name, trial_id, state=State.RUNNING, start_time=time.time(), **fields
-        )
+        return self.update_trial(trial_id, state=State.RUNNING, start_time=time.time(), **fields)
 
     def complete(
         self,
@@ -177,8 +197,8 @@ class Study:
 
     def _finish(self, trial_id: str, state: State, *, final: Measurement | None,
                 **fields: Any) -> TrialRecord:
-        return self.store.update_trial(
-            self.name, trial_id, state=state, end_time=time.time(),
+        return self.update_trial(
+            trial_id, state=state, end_time=time.time(),
             final_step=final.step if final else None,
             final_value=final.value if final else None, **fields,
         )
@@ -195,6 +215,10 @@ def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:
     if isinstance(store, Store):
         return store
     return open_store(store)
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _curve(t: TrialRecord) -> Curve:

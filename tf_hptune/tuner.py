@@ -155,7 +155,7 @@ class Tuner:
                     if not self._running and self._no_more_trials():
                         return self._succeed()
             self._report_progress()
-            time.sleep(self.poll_interval)
+            self.launcher.wait([r.handle for r in self._running.values()], self.poll_interval)
 
     def _no_more_trials(self) -> bool:
         return self._exhausted or len(self.study.trials) >= self.study.spec.max_trials
@@ -237,7 +237,7 @@ class Tuner:
         cmd = self._command(trial)
         # PREPARING marks the attempt, so that a tuner killed during the start never runs
         # the trial a second time after a restart.
-        self.study.store.update_trial(self.study.name, trial.trial_id, state=State.PREPARING)
+        self.study.update_trial(trial.trial_id, state=State.PREPARING)
         try:
             handle = self.launcher.start(cmd, Resources())
         except LaunchError as e:

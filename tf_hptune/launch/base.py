@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,10 @@ class Launcher(abc.ABC):
     @abc.abstractmethod
     def poll(self, handle: TrialHandle) -> int | None:
         """The exit code once the trial has ended, else None. Never blocks."""
+
+    def wait(self, handles: Sequence[TrialHandle], timeout: float) -> None:
+        """Block for up to ``timeout`` seconds; may return early when a trial ends."""
+        time.sleep(timeout)
 
     def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
         """A handle for a trial started by an earlier tuner process, or None when ``pid`` is

@@ -12,6 +12,7 @@ from typing import Any
 
 from tf_hptune.channel import TrialPaths
 from tf_hptune.launch.base import Resources, TrialCommand
+from tf_hptune.observe import HOOK_DIR
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec.model import StudySpec
 
@@ -99,7 +100,10 @@ def build_command(
         "TF_HPTUNE_CONTROL_DIR": str(paths.control_dir),
         "TF_HPTUNE_PARAMS": json.dumps(dict(params)),
         "TF_HPTUNE_GOAL": spec.goal.value,
-        "PYTHONPATH": os.pathsep.join(p for p in (cwd, os.environ.get("PYTHONPATH")) if p),
+        # tf_hptune.observe's hook first: it records where the trial writes summaries
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p
+        ),
         "PYTHONUNBUFFERED": "1",
     }
     if resources and resources.gpus:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 
 from tf_hptune.errors import LaunchError
 from tf_hptune.launch.base import (
@@ -83,6 +85,22 @@ class LocalLauncher(Launcher):
             os.close(err)
         return TrialHandle(command.trial_id, proc.pid, {"popen": proc})
 
+    def wait(self, handles: Sequence[TrialHandle], timeout: float) -> None:
+        """Sleep until a trial's process ends (watched through pidfds) or ``timeout``."""
+        poller = select.poll()
+        for handle in handles:
+            fd = handle.data.get("pidfd")
+            if fd is None and handle.pid is not None:
+                try:
+                    fd = handle.data["pidfd"] = os.pidfd_open(handle.pid)
+                except OSError:  # already gone, or no pidfd support: poll() will tell
+                    continue
+            poller.register(fd, select.POLLIN)
+        if handles:
+            poller.poll(timeout * 1000.0)
+        else:
+            time.sleep(timeout)
+
     def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
         # The pid must still be this trial's: its environment names the trial's control dir.
         marker = f"TF_HPTUNE_CONTROL_DIR={command.paths.control_dir}".encode()
@@ -108,6 +126,9 @@ class LocalLauncher(Launcher):
             handle.data["kill_at"] = None
         if code is not None:
             _signal_group(handle.pid, signal.SIGKILL)  # reap what the trial left behind
+            fd = handle.data.pop("pidfd", None)
+            if fd is not None:
+                os.close(fd)
         return code
 
     def terminate(self, handle: TrialHandle, grace: float) -> None:

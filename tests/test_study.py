@@ -1,0 +1,71 @@
+"""The ask/tell Study, in memory and in a store."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import tf_hptune
+from tf_hptune.errors import JobExistsError, StoreError
+from tf_hptune.store import State, open_store
+from tests.conftest import MIXED_PARAMS, make_spec
+
+
+def spec(**hp):
+    return make_spec(MIXED_PARAMS, goal="MINIMIZE", hyperparameterMetricTag="loss", **hp)
+
+
+def test_suggest_report_complete_in_memory():
+    study = tf_hptune.Study(spec(maxTrials=3), seed=0)
+    trials = study.suggest(2)
+    assert [t.id for t in trials] == ["1", "2"] and all(t.state is State.QUEUED for t in trials)
+    study.report("1", 100, 3.0)
+    study.report("1", 100, 3.0)  # reporting twice is harmless
+    study.report("1", 200, 2.0)
+    done = study.complete("1")
+    assert done.state is State.SUCCEEDED and (done.final_step, done.final_value) == (200, 2.0)
+    assert [(m.step, m.value) for m in done.measurements] == [(100, 3.0), (200, 2.0)]
+    assert study.complete("2", 1.5).final_value == 1.5
+    assert study.best_trial.id == "2"
+    assert len(study.suggest(5)) == 1  # maxTrials counts every trial
+    assert study.suggest(1) == []
+
+
+def test_failures_and_non_finite_values():
+    study = tf_hptune.Study(spec(maxTrials=4), seed=0)
+    a, b, c = study.suggest(3)
+    assert study.fail(a.id, "out of memory").reason == "out of memory"
+    failed = study.complete(b.id)
+    assert failed.state is State.FAILED and "no value of metric 'loss'" in failed.reason
+    nan = study.complete(c.id, math.inf, step=10)
+    assert nan.state is State.FAILED and "is inf at step 10" in nan.reason
+    assert study.best_trial is None
+
+
+def test_a_study_in_a_store_is_continued_by_load(tmp_path):
+    path = tmp_path / "s.db"
+    study = tf_hptune.Study(spec(maxTrials=4), store=path, name="nb_job", seed=0)
+    (t,) = study.suggest(1)
+    study.complete(t.id, 0.5, step=7)
+    again = tf_hptune.Study.load(path, "nb_job", seed=1)
+    assert [x.params for x in again.trials] == [t.params]
+    assert [x.id for x in again.suggest(2)] == ["2", "3"]
+    assert open_store(path).get_trial("nb_job", "1").final_value == 0.5
+    with pytest.raises(JobExistsError):
+        tf_hptune.Study(spec(), store=path, name="nb_job")
+
+
+def test_unknown_trial_is_a_clear_error():
+    study = tf_hptune.Study(spec(), seed=0)
+    with pytest.raises(StoreError, match="no trial '9'"):
+        study.report("9", 1, 1.0)
+
+
+def test_designer_sees_finished_and_running_trials():
+    study = tf_hptune.Study(spec(maxTrials=5, algorithm="RANDOM_SEARCH"), seed=0)
+    a, b = study.suggest(2)
+    study.complete(a.id, 1.0)
+    study.suggest(1)
+    assert [v.trial_id for v in study.designer.completed] == ["1"]
+    assert [v.trial_id for v in study.designer.running] == ["2"]
+    assert study.designer.completed[0].value == 1.0
