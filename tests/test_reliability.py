@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
+from tests.conftest import FAKE_PACKAGE, ROOT
 from tf_hptune.errors import JobNotFoundError
 from tf_hptune.launch import pid_alive
 from tf_hptune.store import State, open_store
-from tests.conftest import FAKE_PACKAGE, ROOT
 
 CONFIG = """
 hyperparameters:

@@ -6,9 +6,9 @@ import math
 import pytest
 
 import tf_hptune
+from tests.conftest import MIXED_PARAMS, make_spec
 from tf_hptune.errors import JobExistsError, StoreError
 from tf_hptune.store import State, open_store
-from tests.conftest import MIXED_PARAMS, make_spec
 
 
 def spec(**hp):

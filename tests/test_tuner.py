@@ -189,3 +189,42 @@ def test_study_should_stop_answers_for_hand_driven_trials():
     (t,) = off.suggest(1)
     off.report(t.id, 100, 1e9)
     assert not off.should_stop(t.id)
+
+
+@pytest.mark.parametrize(("mode", "step", "value"), [
+    ("garbage", 42, 2.5), ("huge", 7, 3.5), ("rmdir", 9, 4.5)])
+def test_hostile_metric_files_and_vanishing_directories(tmp_path, mode, step, value):
+    study, _, run = run_job(tmp_path, ("--mode", mode), maxTrials=1)
+    assert run() is State.SUCCEEDED
+    (t,) = study.trials
+    assert (t.final_step, t.final_value) == (step, value)
+
+
+class FullDiskStore:
+    """Delegates to a real store, but fails every trial update after the first few."""
+
+    def __init__(self, store, budget):
+        self._store, self.budget = store, budget
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def update_trial(self, *args, **kwargs):
+        self.budget -= 1
+        if self.budget < 0:
+            from tf_hptune.errors import StoreError
+            raise StoreError("cannot write store s.db: database or disk is full")
+        return self._store.update_trial(*args, **kwargs)
+
+
+def test_a_full_store_stops_the_tuner_with_a_clear_error(tmp_path):
+    from tf_hptune.errors import StoreError
+
+    study, tuner, run = run_job(tmp_path, ("--steps", "1"), maxTrials=3)
+    real = study.store
+    study.store = FullDiskStore(real, budget=3)
+    with pytest.raises(StoreError, match="disk is full.*jobs resume job"):
+        run()
+    reopened = open_store(tmp_path / "s.db")
+    assert reopened.get_job("job").name == "job"
+    assert all(t.state is not None for t in reopened.list_trials("job"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
-from tf_hptune.errors import LaunchError, TfHptuneError
+from tf_hptune.errors import LaunchError, StoreError, TfHptuneError
 from tf_hptune.launch import (
     LaunchConfig,
     Launcher,
@@ -130,7 +130,17 @@ class Tuner:
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> State:
-        """Run the job to its end; return its final state."""
+        """Run the job to its end; return its final state. A store that cannot be written
+        raises ``StoreError``; the trials then running are left to a later ``jobs resume``."""
+        try:
+            return self._run()
+        except StoreError as e:
+            raise StoreError(
+                f"{e}. Trials still running go on; `tf-hptune jobs resume {self.study.name}` "
+                "continues the job once the store can be written"
+            ) from e
+
+    def _run(self) -> State:
         name = self.study.name
         claim_job_dir(self.launch.job_dir, name)
         self.study.store.update_job(

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import MIXED_PARAMS, make_spec
 from tf_hptune.algorithms import GridDesigner, RandomDesigner, TrialView, make_designer
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import Algorithm
-from tests.conftest import MIXED_PARAMS, make_spec
 
 GRID_PARAMS = [
     {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},
