@@ -36,7 +36,7 @@ class State(str, enum.Enum):
 
 def check_job_name(name: object) -> str:
     """Return ``name`` if it follows the service's rule, else raise ``JobNameError``."""
-    if not isinstance(name, str) or not JOB_NAME_RE.match(name):
+    if not isinstance(name, str) or not JOB_NAME_RE.fullmatch(name):
         raise JobNameError(
             f"job name {name!r} is invalid: use letters, digits and underscores, "
             "starting with a letter"
