@@ -4,6 +4,7 @@ The CLI's Tuner drives one of these; a notebook may drive one by hand.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
-from tf_hptune.errors import StoreError
+from tf_hptune.errors import JobNotFoundError, SpecError, StoreError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
@@ -60,8 +61,12 @@ class Study:
         self.store = _as_store(store)
         self.name = name or time.strftime("study_%Y%m%d_%H%M%S")
         if not _existing:
+            self.spec = _resolve_resume(self.spec, self.store)
             self.store.create_job(self.name, spec_to_dict(self.spec), dict(launch or {}))
         self._trials = {t.trial_id: t for t in self.store.list_trials(self.name)}
+        # Trials of the job this one resumes (and of the jobs that one resumed): explored
+        # already, numbered before ours, not counted in maxTrials.
+        self.previous_trials = _previous_trials(self.store, self.spec.resume_previous_job_id)
         self.space = SearchSpace.from_spec(self.spec)
         self.designer: Designer = make_designer(self.spec, self.space, seed)
         self.stopper: EarlyStopper | None = (
@@ -101,10 +106,10 @@ class Study:
         count = min(count, self.spec.max_trials - len(trials))
         if count <= 0:
             return []
-        self.designer.update(*_views(trials))
+        self.designer.update(*_views([*self.previous_trials, *trials]))
         if self.store.get_job(self.name).state is State.QUEUED:
             self.store.update_job(self.name, state=State.RUNNING, start_time=time.time())
-        next_id = max((t.number for t in trials), default=0) + 1
+        next_id = max((t.number for t in [*self.previous_trials, *trials]), default=0) + 1
         out = []
         for i, params in enumerate(self.designer.suggest(count)):
             trial = self.store.create_trial(self.name, str(next_id + i), params)
@@ -215,6 +220,45 @@ def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:
     if isinstance(store, Store):
         return store
     return open_store(store)
+
+
+def _resolve_resume(spec: StudySpec, store: Store) -> StudySpec:
+    """A resumed job's spec: goal, metric tag, params and constraints of the job it resumes
+    (which must exist and have ended), the rest from its own config."""
+    previous_name = spec.resume_previous_job_id
+    if previous_name is None:
+        return spec
+    where = "hyperparameters.resumePreviousJobId"
+    try:
+        previous_job = store.get_job(previous_name)
+    except JobNotFoundError as e:
+        raise SpecError(where, previous_name, f"no such job ({e})") from None
+    if not previous_job.state.is_final:
+        raise SpecError(where, previous_name,
+                        f"that job is still {previous_job.state.value}; wait for it to end")
+    previous = load_spec(previous_job.config)
+    default = StudySpec(params=())
+    for field, label in (("goal", "goal"), ("metric_tag", "hyperparameterMetricTag")):
+        mine, theirs = getattr(spec, field), getattr(previous, field)
+        if mine != getattr(default, field) and mine != theirs:
+            raise SpecError(f"hyperparameters.{label}", getattr(mine, "value", mine),
+                            f"conflicts with {getattr(theirs, 'value', theirs)!r} of resumed "
+                            f"job {previous_name!r}; leave it out")
+    if spec.params and spec.params != previous.params:
+        raise SpecError("hyperparameters.params", [p.name for p in spec.params],
+                        f"conflict with the params of resumed job {previous_name!r}; a resumed "
+                        "job reuses them, so leave params out")
+    return dataclasses.replace(spec, goal=previous.goal, metric_tag=previous.metric_tag,
+                               params=previous.params, constraints=previous.constraints)
+
+
+def _previous_trials(store: Store, name: str | None) -> list[TrialRecord]:
+    """The trials of job ``name`` and of every job it resumed, oldest first."""
+    out: list[TrialRecord] = []
+    while name is not None:
+        out[:0] = store.list_trials(name)
+        name = load_spec(store.get_job(name).config).resume_previous_job_id
+    return out
 
 
 def _same(a: float, b: float) -> bool:
