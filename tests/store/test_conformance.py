@@ -93,11 +93,12 @@ def test_update_job(store: Store, job: JobRecord) -> None:
     assert store.get_job("job1") == updated
     final = store.update_job(
         "job1", state="FAILED", end_time=20.0, error_message="boom", config={"x": 1},
-        launch={"y": [1, 2]},
+        launch={"y": [1, 2]}, info={"learned_from": ["a", "b"]},
     )
     assert final.state is State.FAILED and final.state.is_final
     assert (final.end_time, final.error_message) == (20.0, "boom")
     assert final.config == {"x": 1} and final.launch == {"y": [1, 2]}
+    assert final.info == {"learned_from": ["a", "b"]} and job.info == {}
     assert final.tuner_pid == 1234
     cleared = store.update_job("job1", error_message=None)
     assert cleared.error_message is None

@@ -89,7 +89,8 @@ class TrialRecord:
 @dataclass(frozen=True)
 class JobRecord:
     """A job as stored. ``config`` is the validated config as a plain dict (JSON-able);
-    ``launch`` holds how trials are started (module, package path, job dir, user args)."""
+    ``launch`` holds how trials are started (module, package path, job dir, user args);
+    ``info`` what the tuner learned about the job itself (e.g. the jobs it learned from)."""
 
     name: str
     state: State
@@ -101,6 +102,7 @@ class JobRecord:
     error_message: str | None = None
     tuner_pid: int | None = None
     tuner_host: str | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Store(abc.ABC):
@@ -123,7 +125,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def update_job(self, name: str, **fields: Any) -> JobRecord:
         """Set any of ``state``, ``start_time``, ``end_time``, ``error_message``,
-        ``tuner_pid``, ``tuner_host``, ``config``, ``launch``."""
+        ``tuner_pid``, ``tuner_host``, ``config``, ``launch``, ``info``."""
 
     @abc.abstractmethod
     def create_trial(self, job_name: str, trial_id: str, params: Mapping[str, Any]) -> TrialRecord:

@@ -43,7 +43,7 @@ MEMORY = ":memory:"
 
 JOB_FIELDS = frozenset(
     {"state", "start_time", "end_time", "error_message", "tuner_pid", "tuner_host", "config",
-     "launch"}
+     "launch", "info"}
 )
 TRIAL_FIELDS = frozenset(
     {"state", "start_time", "end_time", "final_step", "final_value", "stopped_early", "reason",
@@ -58,6 +58,7 @@ CREATE TABLE jobs (
     state TEXT NOT NULL,
     config TEXT NOT NULL,
     launch TEXT NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}',
     create_time REAL NOT NULL,
     start_time REAL,
     end_time REAL,
@@ -446,7 +447,7 @@ class SqliteStore(Store):
                 values[key] = _opt(value, int, "update_job tuner_pid")
             elif key in ("error_message", "tuner_host"):
                 values[key] = _opt(value, str, f"update_job {key}")
-            else:  # config, launch
+            else:  # config, launch, info
                 values[key] = _dumps(key, value)
         with self._write() as conn:
             self._require_job(conn, name)
@@ -609,6 +610,7 @@ class SqliteStore(Store):
             state=State(r["state"]),
             config=json.loads(r["config"]),
             launch=json.loads(r["launch"]),
+            info=json.loads(r["info"]),
             create_time=r["create_time"],
             start_time=r["start_time"],
             end_time=r["end_time"],
