@@ -5,6 +5,7 @@ Thin: parses, calls the public API (Study, Tuner, Store), formats output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -105,6 +106,8 @@ def _launch_config(args: argparse.Namespace, training_input: dict[str, Any]) -> 
 def cmd_submit(args: argparse.Namespace) -> int:
     check_job_name(args.job)
     spec = load_spec(args.config)  # nothing runs when the spec is wrong
+    if args.no_transfer_learning:
+        spec = dataclasses.replace(spec, enable_transfer_learning=False)
     if spec.ignored_keys:
         print(f"Ignoring trainingInput keys with no local meaning: {', '.join(spec.ignored_keys)}",
               file=sys.stderr)
@@ -320,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--module-name", help="the trainer's module, e.g. trainer.task")
     training.add_argument("--package-path", required=True, help="the trainer's package dir")
     training.add_argument("--job-dir", help="where trials write; trial N gets JOB_DIR/N")
+    training.add_argument("--no-transfer-learning", action="store_true",
+                          help="do not learn from similarly named earlier jobs")
     _add_store(training)
     _add_run_options(training)
     training.set_defaults(func=cmd_submit)

@@ -59,6 +59,8 @@ def job_resource(job: JobRecord, trials: Sequence[TrialRecord]) -> dict[str, Any
         "consumedMLUnits": round(consumed, 1),
         "isHyperparameterTuningJob": True,
         "hyperparameterMetricTag": spec.metric_tag,
+        # Beyond the service: the similarly named earlier jobs this one learned from.
+        "learnedFromJobs": list(job.info.get("learned_from", [])),
     }
     out: dict[str, Any] = {
         "jobId": job.name,

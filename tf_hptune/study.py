@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
+from tf_hptune.algorithms.base import PriorStudy
+from tf_hptune.algorithms.prior import find_prior_studies, prior_study
 from tf_hptune.errors import JobNotFoundError, SpecError, StoreError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
@@ -66,11 +68,26 @@ class Study:
         self._trials = {t.trial_id: t for t in self.store.list_trials(self.name)}
         # Trials of the job this one resumes (and of the jobs that one resumed): explored
         # already, numbered before ours, not counted in maxTrials.
-        self.previous_trials = _previous_trials(self.store, self.spec.resume_previous_job_id)
+        chain = _resume_chain(self.store, self.spec.resume_previous_job_id)
+        self.previous_trials = [t for job in chain for t in self.store.list_trials(job)]
+        self.priors = self._priors(chain, fresh=not _existing)
         self.space = SearchSpace.from_spec(self.spec)
         self.designer: Designer = make_designer(self.spec, self.space, seed)
+        self.designer.set_priors(self.priors)
         self.stopper: EarlyStopper | None = (
             make_stopper(self.spec.goal) if self.spec.enable_early_stopping else None)
+
+    def _priors(self, chain: list[str], fresh: bool) -> list[PriorStudy]:
+        """A new job finds its related earlier jobs and records them; a continued one reads
+        that record, so it keeps learning from exactly the same jobs."""
+        if not fresh:
+            names = self.store.get_job(self.name).info.get("learned_from", [])
+            return [prior_study(self.store, self.store.get_job(n)) for n in names]
+        priors = []
+        if self.spec.enable_transfer_learning:
+            priors = find_prior_studies(self.store, self.name, self.spec, exclude=chain)
+        self.store.update_job(self.name, info={"learned_from": [p.job_name for p in priors]})
+        return priors
 
     @classmethod
     def load(
@@ -252,11 +269,11 @@ def _resolve_resume(spec: StudySpec, store: Store) -> StudySpec:
                                params=previous.params, constraints=previous.constraints)
 
 
-def _previous_trials(store: Store, name: str | None) -> list[TrialRecord]:
-    """The trials of job ``name`` and of every job it resumed, oldest first."""
-    out: list[TrialRecord] = []
+def _resume_chain(store: Store, name: str | None) -> list[str]:
+    """Job ``name`` and every job it resumed, oldest first."""
+    out: list[str] = []
     while name is not None:
-        out[:0] = store.list_trials(name)
+        out.insert(0, name)
         name = load_spec(store.get_job(name).config).resume_previous_job_id
     return out
 

@@ -778,6 +778,7 @@ def test_spec_to_dict_uses_service_spellings() -> None:
                 "maxParallelTrials": 5,
                 "maxFailedTrials": 0,
                 "enableTrialEarlyStopping": True,
+                "enableTransferLearning": True,
                 "algorithm": "ALGORITHM_UNSPECIFIED",
                 "params": [
                     {"parameterName": "nembeds", "type": "INTEGER", "minValue": 3,

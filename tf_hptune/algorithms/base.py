@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tf_hptune.space import SearchSpace
-from tf_hptune.spec.model import Goal, StudySpec
+from tf_hptune.spec.model import Goal, ParameterSpec, StudySpec
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,16 @@ class TrialView:
     failed: bool = False
     stopped_early: bool = False
     measurements: tuple[tuple[int, float], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """An earlier, related job's finished trials, with the parameters they were drawn from
+    (names, ranges and categories may differ from the new job's)."""
+
+    job_name: str
+    params: tuple[ParameterSpec, ...]
+    trials: tuple[TrialView, ...]
 
 
 class Designer(abc.ABC):
@@ -38,6 +48,12 @@ class Designer(abc.ABC):
         self.seed = seed
         self.completed: Sequence[TrialView] = ()
         self.running: Sequence[TrialView] = ()
+        self.priors: Sequence[PriorStudy] = ()
+
+    def set_priors(self, priors: Sequence[PriorStudy]) -> None:
+        """Earlier, related jobs' results (see ``algorithms.prior``). A designer may use them
+        to start better; it must stay sound when they mislead. Ignored by default."""
+        self.priors = tuple(priors)
 
     def update(self, completed: Sequence[TrialView], running: Sequence[TrialView]) -> None:
         self.completed = tuple(completed)

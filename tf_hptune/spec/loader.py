@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import yaml
 
-from tf_hptune.errors import SpecError
+from tf_hptune.errors import SpecError, TfHptuneError
+from tf_hptune.space import SearchSpace
+from tf_hptune.spec.constraints import parse_constraint
 from tf_hptune.spec.model import (
     Algorithm,
     Goal,
@@ -57,7 +60,8 @@ TRAINING_INPUT_KEYS = (
 )
 HYPERPARAMETER_KEYS = (
     "goal", "hyperparameterMetricTag", "maxTrials", "maxParallelTrials", "maxFailedTrials",
-    "enableTrialEarlyStopping", "algorithm", "resumePreviousJobId", "params",
+    "enableTrialEarlyStopping", "algorithm", "resumePreviousJobId", "params", "constraints",
+    "enableTransferLearning",
 )
 PARAM_KEYS = (
     "parameterName", "type", "minValue", "maxValue", "categoricalValues", "discreteValues",
@@ -423,6 +427,21 @@ def _params(raw: Any, path: str) -> tuple[ParameterSpec, ...]:
     return tuple(params)
 
 
+def _constraints(raw: Any, path: str, params: tuple[ParameterSpec, ...]) -> tuple[str, ...]:
+    """Expressions between parameters; without ``params`` (a resumed job) only their syntax is
+    checked here. With params, at least one point of the space must satisfy them all."""
+    if not isinstance(raw, (list, tuple)):
+        _fail(path, raw, "must be a list of expressions, e.g. ['nnsize % nheads == 0']")
+    texts = tuple(parse_constraint(item, params or None, f"{path}[{index}]").text
+                  for index, item in enumerate(raw))
+    if params and texts:
+        try:
+            SearchSpace(params, texts).sample(np.random.default_rng(0))
+        except TfHptuneError as exc:
+            _fail(path, list(texts), str(exc))
+    return texts
+
+
 def _grid_size(param: ParameterSpec) -> int:
     if param.type is ParamType.INTEGER:
         assert param.min_value is not None and param.max_value is not None
@@ -440,6 +459,7 @@ _HP_FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "maxParallelTrials": ("max_parallel_trials", _count(1, MAX_PARALLEL_TRIALS)),
     "maxFailedTrials": ("max_failed_trials", _count(0, MAX_TRIALS)),
     "enableTrialEarlyStopping": ("enable_early_stopping", _boolean),
+    "enableTransferLearning": ("enable_transfer_learning", _boolean),
     "algorithm": ("algorithm", _choice(Algorithm)),
     "resumePreviousJobId": ("resume_previous_job_id", _job_name),
     "params": ("params", _params),
@@ -460,6 +480,9 @@ def _hyperparameters(raw: Any, path: str, hints: tuple[str, ...] = ()) -> dict[s
         value = raw["params"] if _present(raw, "params") else NO_VALUE
         _fail(params_path, value, "required: a non-empty list of parameter specs "
                                   "(unless resumePreviousJobId is set)")
+    if _present(raw, "constraints"):
+        fields["constraints"] = _constraints(raw["constraints"], _join(path, "constraints"),
+                                             fields["params"])
     if fields.get("algorithm") is Algorithm.GRID_SEARCH:
         points = 1
         for index, param in enumerate(fields["params"]):
@@ -610,11 +633,14 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "maxParallelTrials": spec.max_parallel_trials,
         "maxFailedTrials": spec.max_failed_trials,
         "enableTrialEarlyStopping": spec.enable_early_stopping,
+        "enableTransferLearning": spec.enable_transfer_learning,
         "algorithm": spec.algorithm.value,
         "params": [_param_to_dict(p) for p in spec.params],
     }
     if spec.resume_previous_job_id is not None:
         hyperparameters["resumePreviousJobId"] = spec.resume_previous_job_id
+    if spec.constraints:
+        hyperparameters["constraints"] = list(spec.constraints)
     training_input = {
         k: copy.deepcopy(v) for k, v in spec.training_input.items() if k != "hyperparameters"
     }

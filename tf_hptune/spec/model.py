@@ -53,7 +53,9 @@ class StudySpec:
     ``training_input`` keeps the whole ``trainingInput`` mapping (for ``TF_CONFIG["job"]``);
     ``ignored_keys`` lists the ``trainingInput`` keys that mean nothing locally.
     ``constraints`` are expressions between parameters (``nnsize % nheads == 0``), checked by
-    the loader; ``SearchSpace`` compiles and enforces them.
+    the loader; ``SearchSpace`` compiles and enforces them. ``enable_transfer_learning`` (on by
+    default, beyond the service's config) lets the job learn from similarly named earlier
+    jobs.
     """
 
     params: tuple[ParameterSpec, ...]
@@ -63,6 +65,7 @@ class StudySpec:
     max_parallel_trials: int = 1
     max_failed_trials: int = 0
     enable_early_stopping: bool = False
+    enable_transfer_learning: bool = True
     algorithm: Algorithm = Algorithm.ALGORITHM_UNSPECIFIED
     resume_previous_job_id: str | None = None
     constraints: tuple[str, ...] = ()

@@ -1,0 +1,105 @@
+"""Which earlier jobs a new job learns from, and how that is recorded."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import FAKE_PACKAGE, ROOT, make_spec
+from tf_hptune.algorithms.prior import similar_names
+from tf_hptune.errors import SpecError
+from tf_hptune.spec import load_spec
+from tf_hptune.store import State, open_store
+from tf_hptune.study import Study
+
+A = {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 9}
+B = {"parameterName": "b", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0}
+
+
+def ended(store, name, params=(A,), goal="MINIMIZE", tag="loss", results=True, **hp):
+    study = Study(make_spec(list(params), goal=goal, hyperparameterMetricTag=tag, maxTrials=2,
+                            **hp), store=store, name=name, seed=0)
+    for t in study.suggest(2):
+        if results:
+            study.complete(t.id, 1.0)
+        else:
+            study.fail(t.id, "crashed")
+    study.finish(State.SUCCEEDED)
+    return study
+
+
+@pytest.mark.parametrize(("new", "earlier", "related"), [
+    ("babyweight_regression_20181201", "babyweight_regression_20181130", True),
+    ("abcdef", "abcxyz", False),  # exactly half is not enough
+    ("abcdefg", "abcdxyz", True),  # 4 of 7
+    ("job_1", "job_2", True),
+    ("census", "babyweight", False),
+])
+def test_the_naming_rule(new, earlier, related):
+    assert similar_names(new, earlier) is related
+
+
+def test_transfer_picks_exactly_the_jobs_the_rule_names(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    ended(store, "babyweight_regression_1")                      # related
+    ended(store, "babyweight_regression_2", params=(A, B))       # related: shares a
+    ended(store, "babyweight_classif_3")                         # prefix 11 of 23: no
+    ended(store, "babyweight_regression_4", goal="MAXIMIZE")     # other goal
+    ended(store, "babyweight_regression_5", tag="rmse")          # other tag
+    ended(store, "babyweight_regression_6", params=(B,))         # no shared parameter
+    ended(store, "babyweight_regression_7", results=False)       # no result to learn from
+    running = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss"),
+                    store=store, name="babyweight_regression_8")  # not ended
+    running.suggest(1)
+    new = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
+                store=store, name="babyweight_regression_9", seed=0)
+    assert [p.job_name for p in new.priors] == ["babyweight_regression_1",
+                                                "babyweight_regression_2"]
+    assert [p.job_name for p in new.designer.priors] == [p.job_name for p in new.priors]
+    assert all(len(p.trials) == 2 for p in new.priors)
+    info = store.get_job("babyweight_regression_9").info
+    assert info == {"learned_from": ["babyweight_regression_1", "babyweight_regression_2"]}
+    # a later job of the same family does not change what this one learned from
+    ended(store, "babyweight_regression_10")
+    again = Study.load(store, "babyweight_regression_9")
+    assert [p.job_name for p in again.priors] == info["learned_from"]
+
+
+def test_a_resumed_job_does_not_count_as_a_prior(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    ended(store, "job_1")
+    resumed = Study({"hyperparameters": {"maxTrials": 2, "resumePreviousJobId": "job_1"}},
+                    store=store, name="job_2")
+    assert resumed.priors == [] and len(resumed.previous_trials) == 2
+
+
+def test_the_config_field_turns_it_off(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    ended(store, "job_1")
+    off = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss",
+                          enableTransferLearning="false"), store=store, name="job_2")
+    assert off.priors == [] and store.get_job("job_2").info == {"learned_from": []}
+    with pytest.raises(SpecError, match="enableTransferLearning"):
+        load_spec({"hyperparameters": {"params": [A], "enableTransferLearning": "maybe"}})
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-transfer-learning"]])
+def test_describe_lists_the_jobs_learned_from_and_the_flag_turns_it_off(tmp_path, flag):
+    store = str(tmp_path / "s.db")
+    ended(open_store(store), "job_1", tag="loss")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"hyperparameters": {
+        "goal": "MINIMIZE", "hyperparameterMetricTag": "loss", "maxTrials": 1, "params": [A]}}))
+    subprocess.run(
+        [sys.executable, "-m", "tf_hptune.cli", "jobs", "submit", "training", "job_2",
+         "--config", str(cfg), "--module-name", "trainer.task", "--package-path",
+         str(FAKE_PACKAGE), "--job-dir", str(tmp_path / "out"), "--store", store,
+         "--poll-interval", "0.05", "--stream-logs", *flag, "--", "--steps", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    described = yaml.safe_load(subprocess.run(
+        [sys.executable, "-m", "tf_hptune.cli", "jobs", "describe", "job_2", "--store", store],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    expected = [] if flag else ["job_1"]
+    assert described["trainingOutput"]["learnedFromJobs"] == expected
