@@ -5,6 +5,9 @@ A trial ``N`` of a job whose ``--job-dir`` is ``D`` has two directories:
 - ``D/tf_hptune/N``: the tuner's side: ``stdout.log``, ``stderr.log``, the hypertune metrics
   file, ``measurements.jsonl`` from tf_hptune's reporters and the ``STOP`` request. It lives
   outside ``D/N`` because classic trainers wipe their output directory when they start.
+
+Trainers may also write summaries outside ``D/N`` (``--output_dir``): the directories where a
+trial opened summary writers, recorded by ``tf_hptune.observe``, are read as well.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tf_hptune.channel.events import EventDirectoryScanner
+from tf_hptune.channel.events import EventDirectoryScanner, is_event_file
 from tf_hptune.channel.hypertune import read_reports
 from tf_hptune.channel.jsonl import JsonlReader
+from tf_hptune.observe import read_summary_dirs
 
 CONTROL_DIR_NAME = "tf_hptune"
 
@@ -52,16 +56,48 @@ class TrialPaths:
         return self.control_dir / "STOP"
 
 
+class _TrialEventScanner(EventDirectoryScanner):
+    """Event files under the trial's job dir and directly in the summary directories it
+    recorded elsewhere. Evaluation directories still win: one outside the job dir counts as
+    one when its own name starts with an evaluation prefix (``eval``, ``validation``)."""
+
+    def __init__(self, paths: TrialPaths, tag: str) -> None:
+        super().__init__(paths.job_dir, tag)
+        self._control_dir = paths.control_dir
+
+    def _outside_root(self, directory: str) -> bool:
+        root = os.path.realpath(self.root)
+        return os.path.commonpath([root, os.path.realpath(directory)]) != root
+
+    def event_files(self) -> list[str]:
+        found = super().event_files()
+        for directory in read_summary_dirs(self._control_dir):
+            if not self._outside_root(directory):
+                continue  # walked already
+            try:
+                with os.scandir(directory) as entries:
+                    found.extend(e.path for e in entries if is_event_file(e.name) and e.is_file())
+            except OSError:
+                continue
+        return sorted(found)
+
+    def is_eval_dir(self, directory: str) -> bool:
+        if self._outside_root(directory):
+            return os.path.basename(directory).startswith(self.eval_prefixes)
+        return super().is_eval_dir(directory)
+
+
 class TrialChannel:
     """Collects one trial's measurements of ``tag`` from every source, merged by step.
 
-    Sources, weakest first (a later one wins at the same step): event files under the trial's
-    job dir, the hypertune metrics file, tf_hptune's own measurements file.
+    Sources, weakest first (a later one wins at the same step): event files (under the trial's
+    job dir and in the summary directories it recorded), the hypertune metrics file,
+    tf_hptune's own measurements file.
     """
 
     def __init__(self, paths: TrialPaths, tag: str) -> None:
         self.paths, self.tag = paths, tag
-        self._events = EventDirectoryScanner(paths.job_dir, tag)
+        self._events = _TrialEventScanner(paths, tag)
         self._jsonl = JsonlReader(paths.measurements, tag)
         self._reported: dict[int, float] = {}
         self.bad_lines = 0

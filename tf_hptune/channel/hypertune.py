@@ -50,8 +50,8 @@ def write_report(
 def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
     """``([(step, value), ...] in file order, number of unreadable lines)`` for ``tag``.
 
-    Lines that are not JSON objects, lack the tag, or hold a non-numeric value are counted and
-    skipped; a huge file is read from its last megabyte only."""
+    Reports of other tags are skipped; lines that are not JSON objects or hold a non-numeric
+    value are counted and skipped; a huge file is read from its last megabyte only."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -70,6 +70,8 @@ def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
             continue
         try:
             obj = json.loads(line)
+            if isinstance(obj, dict) and tag not in obj:
+                continue  # a report of another tag
             value = float(obj[tag])
             step = int(float(obj.get("global_step", "0") or 0))
             if not math.isfinite(step):

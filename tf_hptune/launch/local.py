@@ -104,11 +104,16 @@ class LocalLauncher(Launcher):
     def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
         # The pid must still be this trial's: its environment names the trial's control dir.
         marker = f"TF_HPTUNE_CONTROL_DIR={command.paths.control_dir}".encode()
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            return None
+        environ: list[bytes] = []
+        for _ in range(50):  # a process that has just exec'd may show an empty environment
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    environ = f.read().split(b"\0")
+            except OSError:
+                return None
+            if environ != [b""]:
+                break
+            time.sleep(0.02)
         if marker not in environ or not pid_alive(pid):
             return None
         return TrialHandle(command.trial_id, pid, {})
