@@ -45,7 +45,7 @@ class EarlyStopper(abc.ABC):
     """
 
     def __init__(
-        self, goal: Goal, *, min_completed: int = 3, min_step_fraction: float = 0.1
+        self, goal: Goal, *, min_completed: int = 2, min_step_fraction: float = 0.05
     ) -> None:
         self.goal = goal
         self.min_completed = min_completed
