@@ -1,0 +1,453 @@
+"""Replay whole tuning jobs from recorded learning curves, with and without early stopping.
+
+A job draws ``maxTrials`` recorded configurations (random order, no repeats, seeded) and runs
+them ``maxParallelTrials`` at a time on a simulated clock counted in training steps: a trial
+reaches its recorded evaluation points one by one, holds its slot until it ends or is stopped,
+and a freed slot starts the next trial at once. At each new measurement of a running trial the
+rule decides from what is known at that moment only: the trial's curve so far and every other
+started trial's curve up to the current time (completed and stopped trials marked so). A
+stopped trial's final metric is its last value. Pure numpy (and Optuna for its pruners).
+
+    .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--option threshold=0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tf_hptune.spec.model import Goal
+from tf_hptune.stopping import STOPPERS, Curve, EarlyStopper, make_stopper
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_SETTINGS = ("40x5", "20x2")  # maxTrials x maxParallelTrials
+OPTUNA_RULES = ("optuna-median", "optuna-hyperband")
+REFERENCE_RULES = ("first-wave",)
+DEFAULT_RULES = (*STOPPERS, *OPTUNA_RULES, *REFERENCE_RULES)
+WITHIN = 0.005  # a job's best is "as good" within 0.5% (relative) of the no-stopping best
+Options = dict[str, float | int | str]
+
+
+@dataclass(frozen=True)
+class CurveSet:
+    """The recorded curves of one example: per configuration, steps, values and wall time."""
+
+    example: str
+    metric: str
+    goal: Goal
+    steps: list[np.ndarray]
+    values: list[np.ndarray]
+    wall_seconds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def load_curves(path: Path) -> CurveSet:
+    """A ``curves_<example>.json.gz`` file written by ``record_curves.py``."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        doc = json.load(f)
+    runs = [r for r in doc["runs"] if r["steps"]]
+    return CurveSet(
+        example=doc["example"],
+        metric=doc["metric"],
+        goal=Goal(doc["goal"]),
+        steps=[np.asarray(r["steps"], dtype=np.int64) for r in runs],
+        values=[np.asarray(r["values"], dtype=float) for r in runs],
+        wall_seconds=np.array([r["wall_seconds"] for r in runs], dtype=float),
+    )
+
+
+# --- rules, as seen by the simulator ---------------------------------------------------------
+
+
+class Policy:
+    """One job's stopping rule: told when trials start and end, asked at each measurement.
+    This base never stops anything."""
+
+    def start(self, trial_id: str) -> None:
+        """A trial starts."""
+
+    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+        """Whether to stop ``trial`` after its newest point; ``peers()`` gives the others."""
+        return False
+
+    def finish(self, trial: Curve) -> None:
+        """A trial ended (``trial.completed``; ``trial.stopped_early`` if it was stopped)."""
+
+
+class NoStopping(Policy):
+    """The baseline: every trial runs to its end."""
+
+
+class FirstWave(Policy):
+    """A reference, not a rule to use: keeps the first ``parallel`` trials and stops every
+    later one at its first measurement; it shows what the 0.5% test alone lets through."""
+
+    def __init__(self, parallel: int) -> None:
+        self.parallel = parallel
+
+    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+        return int(trial.trial_id) > self.parallel
+
+
+class StopperPolicy(Policy):
+    """A tf_hptune ``EarlyStopper`` (or anything with its ``decide``)."""
+
+    def __init__(self, stopper: EarlyStopper) -> None:
+        self.stopper = stopper
+
+    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+        return self.stopper.decide(trial, peers()).should_stop
+
+
+class OptunaPolicy(Policy):
+    """An Optuna pruner driving a study through ask/tell, one Optuna trial per job trial."""
+
+    def __init__(self, goal: Goal, pruner: Any, name: str) -> None:
+        import optuna
+
+        direction = "minimize" if goal is Goal.MINIMIZE else "maximize"
+        # Hyperband assigns brackets by hashing the study name: a fixed name keeps it seeded.
+        self.study = optuna.create_study(direction=direction, pruner=pruner, study_name=name)
+        self.trials: dict[str, Any] = {}
+
+    def start(self, trial_id: str) -> None:
+        self.trials[trial_id] = self.study.ask()
+
+    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+        optuna_trial = self.trials[trial.trial_id]
+        step, value = trial.points[-1]
+        optuna_trial.report(value, step)
+        return optuna_trial.should_prune()
+
+    def finish(self, trial: Curve) -> None:
+        from optuna.trial import TrialState
+
+        optuna_trial = self.trials[trial.trial_id]
+        if trial.stopped_early:
+            self.study.tell(optuna_trial, state=TrialState.PRUNED)
+        else:
+            step, value = trial.points[-1]
+            optuna_trial.report(value, step)  # the last point is never asked about
+            self.study.tell(optuna_trial, value)
+
+
+# --- one job ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Trial:
+    """A started trial of a simulated job."""
+
+    trial_id: str
+    config: int
+    start: int
+    steps: np.ndarray
+    values: np.ndarray
+    seen: int = 0
+    curve: Curve = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.curve = Curve(self.trial_id, ())
+
+    @property
+    def next_time(self) -> int:
+        return self.start + int(self.steps[self.seen])
+
+    def advance(self) -> None:
+        self.seen += 1
+        point = (int(self.steps[self.seen - 1]), float(self.values[self.seen - 1]))
+        self.curve = Curve(self.trial_id, self.curve.points + (point,))
+
+    def end(self, stopped: bool) -> None:
+        self.curve = Curve(self.trial_id, self.curve.points, True, stopped)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What one replayed job cost and found."""
+
+    steps: int  # training steps consumed by all trials
+    compute: float  # recorded wall seconds, pro rata of the steps each trial ran
+    best: float  # best final metric (a stopped trial's final metric is its last value)
+    stopped: int  # trials stopped early
+    duration: int  # simulated job length, in steps
+    starts: dict[str, int]  # trial id to the simulated time it started
+    finals: dict[str, Curve]  # trial id to its curve as it ended
+
+
+def simulate_job(
+    curves: CurveSet, order: Sequence[int], parallel: int, policy: Policy
+) -> JobResult:
+    """Run the configurations ``order`` (trial ids "1", "2", ... in that order) as one job."""
+    pending = list(order)[::-1]
+    started: dict[str, _Trial] = {}
+    running: list[_Trial] = []
+    now = 0
+
+    def launch() -> None:
+        while pending and len(running) < parallel:
+            config = pending.pop()
+            trial = _Trial(
+                str(len(started) + 1), config, now, curves.steps[config], curves.values[config]
+            )
+            started[trial.trial_id] = trial
+            running.append(trial)
+            policy.start(trial.trial_id)
+
+    def peers_of(trial_id: str) -> Callable[[], list[Curve]]:
+        return lambda: [t.curve for t in started.values() if t.trial_id != trial_id]
+
+    launch()
+    while running:
+        now = min(t.next_time for t in running)
+        arrived = [t for t in running if t.next_time == now]
+        for trial in arrived:
+            trial.advance()
+        # Trials that reached their last point are complete at this time, for every decision.
+        for trial in arrived:
+            if trial.seen == len(trial.steps):
+                trial.end(stopped=False)
+                running.remove(trial)
+                policy.finish(trial.curve)
+        for trial in arrived:
+            if trial in running and policy.should_stop(trial.curve, peers_of(trial.trial_id)):
+                trial.end(stopped=True)
+                running.remove(trial)
+                policy.finish(trial.curve)
+        launch()
+
+    sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
+    used = {tid: int(t.steps[t.seen - 1]) for tid, t in started.items()}
+    return JobResult(
+        steps=sum(used.values()),
+        compute=sum(
+            curves.wall_seconds[t.config] * used[tid] / int(t.steps[-1])
+            for tid, t in started.items()
+        ),
+        best=sign * min(sign * t.curve.points[-1][1] for t in started.values()),
+        stopped=sum(t.curve.stopped_early for t in started.values()),
+        duration=now,
+        starts={tid: t.start for tid, t in started.items()},
+        finals={tid: t.curve for tid, t in started.items()},
+    )
+
+
+def draw_order(n_configs: int, max_trials: int, seed: int, job: int) -> np.ndarray:
+    """The configurations of job number ``job``: random, without repeats, seeded."""
+    rng = np.random.default_rng([seed, job])
+    return rng.choice(n_configs, size=min(max_trials, n_configs), replace=False)
+
+
+# --- rules by name ---------------------------------------------------------------------------
+
+
+def parse_options(items: Sequence[str]) -> Options:
+    """``["threshold=0.1", "min_completed=5"]`` as a dict of numbers (or strings)."""
+    options: Options = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"expected name=value, got {item!r}")
+        value: float | int | str
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = text
+        options[name.strip()] = value
+    return options
+
+
+def parse_rule(spec: str) -> tuple[str, Options]:
+    """``"curve:threshold=0.1,min_completed=5"`` as ``("curve", {...})``."""
+    name, _, rest = spec.partition(":")
+    known = ("none", *STOPPERS, *OPTUNA_RULES, *REFERENCE_RULES)
+    if name not in known:
+        raise SystemExit(f"unknown rule {name!r}; choose from {', '.join(known)}")
+    return name, parse_options([o for o in rest.split(",") if o])
+
+
+def policy_factory(
+    name: str, options: Options, goal: Goal, curves: CurveSet, parallel: int
+) -> Callable[[int], Policy]:
+    """A maker of a fresh policy for each job (by job number) for the rule ``name``."""
+    if name == "none":
+        return lambda job: NoStopping()
+    if name == "first-wave":
+        return lambda job: FirstWave(parallel)
+    if name in STOPPERS:
+        make_stopper(goal, name, **options)  # fail on bad options before any job runs
+        return lambda job: StopperPolicy(make_stopper(goal, name, **options))
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING)
+    if name == "optuna-median":
+        return lambda job: OptunaPolicy(
+            goal, optuna.pruners.MedianPruner(**options), f"replay-{job}"
+        )
+    resources = {
+        "min_resource": int(min(s[0] for s in curves.steps)),
+        "max_resource": int(max(s[-1] for s in curves.steps)),
+        **options,
+    }
+    return lambda job: OptunaPolicy(
+        goal, optuna.pruners.HyperbandPruner(**resources), f"replay-{job}"
+    )
+
+
+def rule_label(name: str, options: Options) -> str:
+    if not options:
+        return name
+    return f"{name} ({', '.join(f'{k}={v}' for k, v in options.items())})"
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    rule: str
+    steps_saved: float  # fraction of no-stopping steps not trained
+    compute_saved: float  # same, weighting each trial by its recorded wall time
+    duration_saved: float  # fraction of simulated job length saved
+    within: float  # share of jobs whose best is within WITHIN of no stopping's best
+    as_good: float  # share of jobs whose best is at least as good as no stopping's
+    median_gap: float  # median relative gap to no stopping's best (positive: worse)
+    worst_gap: float
+    stopped_per_job: float
+    seconds: float  # replay time
+
+
+def compare(
+    curves: CurveSet,
+    max_trials: int,
+    parallel: int,
+    jobs: int,
+    rules: Sequence[tuple[str, Options]],
+    seed: int,
+) -> list[Summary]:
+    """Replay ``jobs`` jobs under every rule, on the same draws, against no stopping."""
+    orders = [draw_order(len(curves), max_trials, seed, job) for job in range(jobs)]
+    sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
+
+    def run(name: str, options: Options) -> tuple[list[JobResult], float]:
+        make = policy_factory(name, options, curves.goal, curves, parallel)
+        start = time.perf_counter()
+        results = [
+            simulate_job(curves, order, parallel, make(job)) for job, order in enumerate(orders)
+        ]
+        return results, time.perf_counter() - start
+
+    baseline, base_seconds = run("none", {})
+    base_steps = sum(r.steps for r in baseline)
+    base_compute = sum(r.compute for r in baseline)
+    base_duration = sum(r.duration for r in baseline)
+
+    def summarize(label: str, results: list[JobResult], seconds: float) -> Summary:
+        gaps = 0.0 + np.array(  # 0.0 + turns -0.0 into 0.0
+            [sign * (r.best - b.best) / abs(b.best) for r, b in zip(results, baseline)]
+        )
+        return Summary(
+            rule=label,
+            steps_saved=1.0 - sum(r.steps for r in results) / base_steps,
+            compute_saved=1.0 - sum(r.compute for r in results) / base_compute,
+            duration_saved=1.0 - sum(r.duration for r in results) / base_duration,
+            within=float(np.mean(gaps <= WITHIN + 1e-12)),
+            as_good=float(np.mean(gaps <= 0.0)),
+            median_gap=float(np.median(gaps)),
+            worst_gap=float(np.max(gaps)),
+            stopped_per_job=float(np.mean([r.stopped for r in results])),
+            seconds=seconds,
+        )
+
+    summaries = [summarize("none", baseline, base_seconds)]
+    for name, options in rules:
+        summaries.append(summarize(rule_label(name, options), *run(name, options)))
+    return summaries
+
+
+def format_table(summaries: Sequence[Summary]) -> str:
+    """A Markdown table of the summaries."""
+    lines = [
+        "| rule | steps saved | compute saved | job time saved | best within 0.5% "
+        "| best as good | median gap | worst gap | stopped / job | replay s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s.rule} | {s.steps_saved:.1%} | {s.compute_saved:.1%} "
+            f"| {s.duration_saved:.1%} | {s.within:.1%} | {s.as_good:.1%} | {s.median_gap:.3%} "
+            f"| {s.worst_gap:.2%} | {s.stopped_per_job:.1f} | {s.seconds:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_setting(text: str) -> tuple[int, int]:
+    """``"40x5"`` as (maxTrials, maxParallelTrials)."""
+    trials, _, parallel = text.partition("x")
+    try:
+        return int(trials), int(parallel)
+    except ValueError:
+        raise SystemExit(
+            f"expected maxTrials x maxParallelTrials like 40x5, got {text!r}"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=200, help="replayed jobs per setting")
+    parser.add_argument("--quick", action="store_true", help="20 jobs per setting")
+    parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
+                        help="maxTrials x maxParallelTrials (default: 40x5 20x2)")
+    parser.add_argument("--examples", nargs="+", default=None,
+                        help="examples to replay (default: every curves_*.json.gz)")
+    parser.add_argument("--rule", action="append", dest="rules", metavar="NAME[:K=V,...]",
+                        help="a rule to compare, repeatable (default: "
+                        f"{', '.join(DEFAULT_RULES)}); e.g. curve:threshold=0.1")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="passed to make_stopper for every tf_hptune rule, repeatable")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the jobs' draws")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    args = parser.parse_args(argv)
+
+    jobs = 20 if args.quick else args.jobs
+    common = parse_options(args.option)
+    rules = []
+    for spec in args.rules or DEFAULT_RULES:
+        name, options = parse_rule(spec)
+        rules.append((name, {**common, **options} if name in STOPPERS else options))
+    names = args.examples or sorted(
+        p.name[len("curves_"):-len(".json.gz")] for p in args.data_dir.glob("curves_*.json.gz")
+    )
+    if not names:
+        raise SystemExit(f"no curves_*.json.gz in {args.data_dir}; run record_curves.py")
+    for example in names:
+        curves = load_curves(args.data_dir / f"curves_{example}.json.gz")
+        for setting in args.settings:
+            max_trials, parallel = parse_setting(setting)
+            max_trials = min(max_trials, len(curves))
+            print(
+                f"\n### {curves.example}: {curves.metric} ({curves.goal.value}), "
+                f"{max_trials} trials / {parallel} parallel, {jobs} jobs "
+                f"from {len(curves)} recorded curves\n",
+                flush=True,
+            )
+            summaries = compare(curves, max_trials, parallel, jobs, rules, args.seed)
+            print(format_table(summaries), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The early-stopping replay: its clock, what rules may see, and what it counts. No TF."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from benchmarks import replay
+from tf_hptune.spec.model import Goal
+from tf_hptune.stopping import STOPPERS, Curve, StopDecision
+
+
+def make_curves(steps: Sequence[Sequence[int]], goal: Goal = Goal.MINIMIZE) -> replay.CurveSet:
+    """Curves whose values tell configuration and point apart: config c, point k -> c + k/100."""
+    return replay.CurveSet(
+        example="synthetic",
+        metric="loss",
+        goal=goal,
+        steps=[np.asarray(s, dtype=np.int64) for s in steps],
+        values=[c + np.arange(len(s)) / 100.0 for c, s in enumerate(steps)],
+        wall_seconds=np.array([10.0 * (c + 1) for c in range(len(steps))]),
+    )
+
+
+STEPS = [
+    [10, 20, 30, 40],
+    [5, 15, 25],
+    [7, 14, 21, 28, 35, 42],
+    [40],
+    [12, 24],
+    [3, 6, 9, 12, 15, 18, 21],
+    [20, 40, 60],
+    [11, 22, 33, 44],
+]
+
+
+class SpyStopper:
+    """Records every question; stops trials of odd configurations at their second point."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Curve, list[Curve]]] = []
+
+    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
+        self.calls.append((trial, list(peers)))
+        config = int(trial.points[0][1])
+        return StopDecision(config % 2 == 1 and len(trial.points) == 2, "spy")
+
+
+class AlwaysStop:
+    """Stops every trial at its first measurement."""
+
+    def __init__(self, goal: Goal, **options: float) -> None:
+        self.goal = goal
+
+    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
+        return StopDecision(True, "always")
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 3, 8])
+def test_rules_never_see_a_peer_point_from_the_future(parallel):
+    curves = make_curves(STEPS)
+    order = [5, 0, 2, 7, 1, 6, 3, 4]
+    spy = SpyStopper()
+    result = replay.simulate_job(curves, order, parallel, replay.StopperPolicy(spy))
+    assert spy.calls
+    config_of = {str(i + 1): c for i, c in enumerate(order)}
+    ended_at = {
+        tid: result.starts[tid] + curve.last_step for tid, curve in result.finals.items()
+    }
+    for trial, peers in spy.calls:
+        now = result.starts[trial.trial_id] + trial.last_step
+        assert not trial.completed and trial.trial_id not in {p.trial_id for p in peers}
+        # Every trial started before now is a peer, and nothing started later.
+        ids = {p.trial_id for p in peers}
+        assert {tid for tid, start in result.starts.items() if start < now} - ids == {
+            trial.trial_id
+        }
+        assert all(result.starts[tid] <= now for tid in ids)
+        for peer in peers:
+            start = result.starts[peer.trial_id]
+            assert all(start + step <= now for step, _ in peer.points)
+            config = config_of[peer.trial_id]
+            full = list(zip(STEPS[config], curves.values[config]))
+            known = [(s, v) for s, v in full if start + s <= now]
+            final = result.finals[peer.trial_id]
+            if peer.stopped_early:
+                assert peer.completed and final.stopped_early and ended_at[peer.trial_id] <= now
+                assert list(peer.points) == list(final.points)
+            elif peer.completed:
+                assert list(peer.points) == full and start + full[-1][0] <= now
+            else:
+                assert list(peer.points) == known
+                assert ended_at[peer.trial_id] > now or (
+                    final.stopped_early and ended_at[peer.trial_id] == now
+                )
+
+
+def test_stopped_trials_keep_their_last_value_and_free_their_slot():
+    curves = make_curves(STEPS)
+    result = replay.simulate_job(curves, [1, 0, 3], 1, replay.StopperPolicy(SpyStopper()))
+    # Config 1 is stopped at its second point (step 15); the next trial starts right then.
+    assert result.finals["1"].stopped_early and result.finals["1"].points[-1] == (15, 1.01)
+    assert result.starts == {"1": 0, "2": 15, "3": 55}
+    assert result.steps == 15 + 40 + 40 and result.stopped == 1 and result.duration == 95
+    assert result.best == 0.03  # config 0's last value, minimised
+    assert result.compute == pytest.approx(20.0 * 15 / 25 + 10.0 + 40.0)
+
+
+def test_no_stopping_consumes_every_step_of_every_curve():
+    curves = make_curves(STEPS, Goal.MAXIMIZE)
+    order = replay.draw_order(len(curves), 6, seed=3, job=1)
+    assert len(set(order.tolist())) == 6
+    result = replay.simulate_job(curves, order, 2, replay.NoStopping())
+    assert result.steps == sum(STEPS[c][-1] for c in order)
+    assert result.compute == pytest.approx(sum(curves.wall_seconds[c] for c in order))
+    assert result.best == max(curves.values[c][-1] for c in order)
+    assert result.stopped == 0
+
+
+def test_slots_are_refilled_when_trials_end():
+    curves = make_curves([[10, 30], [10], [5, 20]])
+    result = replay.simulate_job(curves, [0, 1, 2], 2, replay.NoStopping())
+    assert result.starts == {"1": 0, "2": 0, "3": 10}
+    assert result.duration == 30
+
+
+def test_a_rule_that_always_stops_after_the_first_point_saves_the_rest(monkeypatch):
+    monkeypatch.setitem(STOPPERS, "always", AlwaysStop)
+    steps = [list(range(10, 101, 10))] * 12
+    curves = make_curves(steps)
+    summaries = replay.compare(curves, 8, 3, jobs=5, rules=[("always", {})], seed=0)
+    none, always = summaries
+    assert none.steps_saved == 0.0 and none.within == 1.0 and none.stopped_per_job == 0.0
+    assert always.steps_saved == pytest.approx(0.9)
+    assert always.compute_saved == pytest.approx(0.9)
+    assert always.stopped_per_job == 8.0
+
+    # With curves of different lengths, each trial keeps exactly its first step.
+    curves = make_curves(STEPS)
+    order = [0, 1, 2, 3, 4, 5, 6, 7]
+    result = replay.simulate_job(
+        curves, order, 3, replay.StopperPolicy(AlwaysStop(Goal.MINIMIZE))
+    )
+    assert result.steps == sum(s[0] for s in STEPS)
+    assert result.stopped == sum(len(s) > 1 for s in STEPS)  # a one-point curve just ends
+
+
+def test_the_first_wave_reference_keeps_only_the_first_parallel_trials():
+    curves = make_curves([list(range(10, 101, 10))] * 12)
+    _, first_wave = replay.compare(curves, 8, 3, jobs=2, rules=[("first-wave", {})], seed=0)
+    assert first_wave.steps_saved == pytest.approx(1 - (3 * 100 + 5 * 10) / 800)
+    assert first_wave.stopped_per_job == 5.0
+
+
+def test_relative_gap_is_measured_against_no_stopping_on_the_same_draw(monkeypatch):
+    monkeypatch.setitem(STOPPERS, "always", AlwaysStop)
+    # Minimising: values grow along each curve, so stopping early finds a *better* best.
+    curves = make_curves([[1, 2, 3]] * 4)
+    _, always = replay.compare(curves, 4, 2, jobs=3, rules=[("always", {})], seed=1)
+    assert always.within == 1.0 and always.as_good == 1.0 and always.median_gap < 0.0
+    # Maximising the same curves, stopping at the first point loses.
+    curves = make_curves([[1, 2, 3]] * 4, Goal.MAXIMIZE)
+    none, always = replay.compare(curves, 4, 2, jobs=3, rules=[("always", {})], seed=1)
+    assert none.as_good == 1.0 and always.as_good == 0.0 and always.median_gap > 0.0
+
+
+def test_optuna_pruners_replay_on_the_same_schedule():
+    pytest.importorskip("optuna")
+    rng = np.random.default_rng(0)
+    steps = [list(range(10, 101, 10))] * 30
+    curves = replay.CurveSet(
+        "synthetic", "loss", Goal.MINIMIZE,
+        [np.asarray(s) for s in steps],
+        [1.0 + rng.uniform(0, 1) + np.linspace(1, 0, 10) for _ in steps],
+        np.ones(30),
+    )
+    rules = [("optuna-median", {}), ("optuna-hyperband", {"reduction_factor": 2})]
+    none, median, hyperband = replay.compare(curves, 20, 4, jobs=3, rules=rules, seed=0)
+    assert median.rule == "optuna-median" and median.stopped_per_job > 0
+    assert 0.0 < median.steps_saved < 1.0
+    assert hyperband.rule == "optuna-hyperband (reduction_factor=2)"
+    assert 0.0 <= hyperband.steps_saved < 1.0
+
+
+def test_rule_and_option_parsing():
+    assert replay.parse_rule("curve:threshold=0.1,min_completed=5") == (
+        "curve", {"threshold": 0.1, "min_completed": 5}
+    )
+    assert replay.parse_rule("median") == ("median", {})
+    with pytest.raises(SystemExit):
+        replay.parse_rule("nope")
+    with pytest.raises(SystemExit):
+        replay.parse_options(["threshold"])
+    assert replay.parse_setting("40x5") == (40, 5)
