@@ -83,3 +83,41 @@ def test_a_tuning_job_of_estimator_trials_keeps_each_final_evaluation(tmp_path):
         evals = evaluations(tmp_path / "out" / t.trial_id, "rmse")
         assert [(m.step, m.value) for m in t.measurements] == evals
         assert (t.final_step, t.final_value) == evals[-1] and t.final_step == 200
+
+
+def test_early_stopping_stops_a_real_estimator_trial_cleanly_through_the_hook(tmp_path):
+    from tf_hptune.launch import LocalLauncher
+
+    class ExitCodes(LocalLauncher):
+        def __init__(self, python):
+            super().__init__(python)
+            self.codes = {}
+
+        def poll(self, handle):
+            code = super().poll(handle)
+            if code is not None:
+                self.codes[handle.trial_id] = code
+            return code
+
+    # two good learning rates complete; a hopeless one is then stopped by the default rule
+    spec = make_spec([{"parameterName": "learning_rate", "type": "CATEGORICAL",
+                       "categoricalValues": ["0.05", "0.04", "0.0000001"]}],
+                     goal="MINIMIZE", hyperparameterMetricTag="rmse", algorithm="GRID_SEARCH",
+                     maxTrials=3, maxParallelTrials=1, enableTrialEarlyStopping=True)
+    study = Study(spec, store=open_store(tmp_path / "s.db"), name="es", seed=0)
+    launch = LaunchConfig("tftrial.estimator_task", str(PACKAGE), str(tmp_path / "out"),
+                          user_args=("--model", "custom", "--train_steps", "600",
+                                     "--checkpoint_steps", "50"))
+    launcher = ExitCodes(launch.python)
+    # a long grace: a SIGTERM could only come long after the hook has ended the trial
+    tuner = Tuner(study, launch, launcher=launcher, poll_interval=0.1, grace=120.0)
+    assert tuner.run() is State.SUCCEEDED
+    first, second, hopeless = study.trials
+    assert not first.stopped_early and not second.stopped_early
+    assert hopeless.stopped_early and "learning-curve rule" in hopeless.reason
+    assert launcher.codes == {"1": 0, "2": 0, "3": 0}
+    model_dir = tmp_path / "out" / "3"
+    saved = checkpoint_step(model_dir)
+    assert saved < 600  # training ended early, with a checkpoint of where it stopped
+    # the final evaluation, of that checkpoint, is the trial's final metric
+    assert hopeless.final_step == saved == evaluations(model_dir, "rmse")[-1][0]
