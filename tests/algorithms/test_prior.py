@@ -103,3 +103,96 @@ def test_describe_lists_the_jobs_learned_from_and_the_flag_turns_it_off(tmp_path
         cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     expected = [] if flag else ["job_1"]
     assert described["trainingOutput"]["learnedFromJobs"] == expected
+
+
+# -- what the designer makes of priors -----------------------------------------------------
+def prior(name, params, points):
+    """A PriorStudy from (params, value) pairs."""
+    from tf_hptune.algorithms.base import PriorStudy, TrialView
+    from tf_hptune.spec import load_spec as ls
+
+    spec = ls({"hyperparameters": {"params": params}})
+    return PriorStudy(name, spec.params, tuple(
+        TrialView(str(i + 1), p, value=v) for i, (p, v) in enumerate(points)))
+
+
+def test_prior_rows_map_by_name_clip_ranges_and_rank_within_each_job():
+    import numpy as np
+
+    from tf_hptune.algorithms.prior import prior_rows
+    from tf_hptune.space import SearchSpace
+    from tf_hptune.spec import Goal
+
+    new = make_spec([{"parameterName": "a", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+                     {"parameterName": "c", "type": "CATEGORICAL",
+                      "categoricalValues": ["x", "y"]},
+                     {"parameterName": "added", "type": "INTEGER", "minValue": 1,
+                      "maxValue": 4}])
+    space = SearchSpace.from_spec(new)
+    old = [{"parameterName": "a", "type": "DOUBLE", "minValue": 0.0, "maxValue": 5.0},
+           {"parameterName": "c", "type": "CATEGORICAL", "categoricalValues": ["x", "z"]},
+           {"parameterName": "gone", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0}]
+    first = prior("p1", old, [({"a": 3.0, "c": "x", "gone": 0.5}, 10.0),
+                              ({"a": 0.25, "c": "x", "gone": 0.1}, 1.0)])
+    second = prior("p2", old, [({"a": 0.75, "c": "z", "gone": 0.2}, 100.0)])
+    rows = prior_rows(space, [first, second], Goal.MINIMIZE, np.random.default_rng(0))
+    points = [space.decode(r) for r in rows]
+    # best of each job first (p1's value 1.0, then p2's only trial), then p1's worse trial
+    assert [p["a"] for p in points] == pytest.approx([0.25, 0.75, 1.0])  # 3.0 clipped to 1.0
+    assert points[0]["c"] == "x" and points[1]["c"] in ("x", "y")  # 'z' is gone: drawn
+    assert all(1 <= p["added"] <= 4 for p in points)  # a new parameter: drawn
+    assert all("gone" not in p for p in points)
+
+
+def branin(p):
+    import math
+    x0, x1 = p["x0"], p["x1"]
+    return ((x1 - 5.1 / (4 * math.pi ** 2) * x0 ** 2 + 5 / math.pi * x0 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x0) + 10)
+
+
+BRANIN = [{"parameterName": "x0", "type": "DOUBLE", "minValue": -5.0, "maxValue": 10.0},
+          {"parameterName": "x1", "type": "DOUBLE", "minValue": 0.0, "maxValue": 15.0}]
+
+
+def best_after(store, name, n, seed):
+    study = Study(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
+                            maxTrials=n), store=store, name=name, seed=seed)
+    values = []
+    for _ in range(n):
+        (t,) = study.suggest(1)
+        values.append(branin(t.params))
+        study.complete(t.id, values[-1])
+    return min(values), study
+
+
+def earlier_job(store, seed, objective):
+    study = Study(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
+                            maxTrials=40, algorithm="RANDOM_SEARCH"),
+                  store=store, name="branin_job_1", seed=seed)
+    for t in study.suggest(40):
+        study.complete(t.id, objective(t.params))
+    study.finish(State.SUCCEEDED)
+
+
+def test_a_prior_from_the_same_task_lowers_regret_over_seeds():
+    wins = 0
+    for seed in range(6):
+        store = open_store(":memory:")
+        earlier_job(store, seed + 100, branin)
+        with_prior, study = best_after(store, "branin_job_2", 4, seed)
+        assert study.priors and study.priors[0].job_name == "branin_job_1"
+        without, _ = best_after(open_store(":memory:"), "branin_job_2", 4, seed)
+        wins += with_prior < without
+    assert wins >= 5
+
+
+def test_a_misleading_prior_only_takes_half_of_the_initial_design():
+    store = open_store(":memory:")
+    earlier_job(store, 7, lambda p: -branin(p))  # the opposite task: its best is our worst
+    _, misled = best_after(store, "branin_job_2", 10, 0)
+    _, clean = best_after(open_store(":memory:"), "branin_job_2", 10, 0)
+    half = misled.designer.n_initial // 2
+    # after the prior's few points, the same quasi-random design as without a prior
+    assert [t.params for t in misled.trials[half:misled.designer.n_initial]] == \
+        [t.params for t in clean.trials[:misled.designer.n_initial - half]]

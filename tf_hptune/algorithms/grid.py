@@ -8,7 +8,8 @@ from tf_hptune.algorithms.base import Designer
 
 
 class GridDesigner(Designer):
-    """Walks the grid lazily, skipping points already tried (completed or running)."""
+    """Walks the grid lazily, skipping points already tried (completed or running); the grid
+    holds only points that satisfy the spec's constraints (``SearchSpace.grid``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

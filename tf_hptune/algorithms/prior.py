@@ -4,17 +4,23 @@ The service's rule of thumb: jobs whose names share most of their characters
 (``babyweight_regression_<timestamp>``) learn from each other. Here an earlier job counts when
 the common prefix of the two names covers more than half of the new name, it has ended with at
 least one trial that has a metric, it optimises the same metric tag with the same goal, and it
-shares at least one parameter name. Ranges, categories and the set of parameters may differ;
-the designer decides how much to trust the prior (see ``Designer.set_priors``).
+shares at least one parameter name. Ranges, categories and the set of parameters may differ:
+``prior_rows`` maps the earlier trials into the new space, and the designer decides how much
+to trust them (see ``Designer.set_priors``).
 """
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 from tf_hptune.algorithms.base import PriorStudy, TrialView
+from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec
+from tf_hptune.spec.model import Goal, ParamType
 from tf_hptune.store import JobRecord, State, Store
 
 
@@ -52,3 +58,53 @@ def find_prior_studies(
     found = (prior_study(store, job) for job in store.list_jobs()
              if job.name not in skip and is_related(name, spec, job))
     return [p for p in found if p.trials]
+
+
+def prior_rows(
+    space: SearchSpace, priors: Sequence[PriorStudy], goal: Goal, rng: np.random.Generator
+) -> np.ndarray:
+    """The priors' trials as feasible rows of ``space``, most promising first.
+
+    Each trial is mapped by parameter name: a value outside the new range is clipped into it, a
+    category the new job lacks or a parameter the earlier job lacked is drawn at random, a
+    parameter the new job dropped is ignored. Trials are ranked within their own job (so jobs
+    with other scales mix fairly) and interleaved by that rank; duplicates are dropped.
+    """
+    ranked: list[tuple[float, np.ndarray]] = []
+    sign = 1.0 if goal is Goal.MINIMIZE else -1.0
+    for study in priors:
+        trials = sorted((t for t in study.trials if t.value is not None),
+                        key=lambda t: sign * t.value)  # type: ignore[operator]
+        for rank, trial in enumerate(trials):
+            row = _map_row(space, trial.params, rng)
+            if row is not None:
+                ranked.append(((rank + 0.5) / len(trials), row))
+    if not ranked:
+        return np.zeros((0, space.width))
+    ranked.sort(key=lambda pair: pair[0])
+    rows = space.snap(np.vstack([row for _, row in ranked]))
+    rows = rows[space.feasible_rows(rows)]
+    _, first = np.unique(rows.round(12), axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+def _map_row(
+    space: SearchSpace, params: Mapping[str, Any], rng: np.random.Generator
+) -> np.ndarray | None:
+    cols = []
+    for d in space.dimensions:
+        value = params.get(d.name)
+        try:
+            if value is None or isinstance(value, bool):
+                raise ValueError(value)
+            if d.type is ParamType.CATEGORICAL:
+                cols.append(d.encode(str(value)))
+                continue
+            s = d.spec
+            lo, hi = ((s.discrete_values[0], s.discrete_values[-1]) if s.discrete_values
+                      else (s.min_value, s.max_value))
+            cols.append(d.encode(min(hi, max(lo, float(value)))))  # type: ignore[type-var]
+        except (ValueError, TypeError, OverflowError):
+            cols.append(d.sample_units(rng, 1)[0])
+    row = np.concatenate(cols)
+    return row if np.all(np.isfinite(row)) else None

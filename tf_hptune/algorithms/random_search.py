@@ -9,7 +9,9 @@ from tf_hptune.algorithms.base import Designer
 
 
 class RandomDesigner(Designer):
-    """Draws each point independently. May repeat a point in a small space, as the service's."""
+    """Draws each point independently, among the feasible ones when the spec has constraints
+    (``SearchSpace.sample`` rejects the others). May repeat a point in a small space, as the
+    service's did."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -113,7 +113,8 @@ class _Compiler:
 
     # -- errors ------------------------------------------------------------------------------
     def _fail_at(self, char_offset: int, problem: str) -> NoReturn:
-        raise SpecError(self.path, self.text, f"{problem} at column {self.indent + char_offset + 1}")
+        column = self.indent + char_offset + 1
+        raise SpecError(self.path, self.text, f"at column {column}: {problem}")
 
     def _fail(self, node: ast.AST, problem: str) -> NoReturn:
         first_line = self.source.split("\n", 1)[0].encode()
@@ -191,13 +192,14 @@ class _Compiler:
 
     def _compare(self, node: ast.Compare) -> tuple[str, Evaluator]:
         operands = [node.left, *node.comparators]
+        for i, op_node in enumerate(node.ops):
+            if type(op_node) not in _COMPARISONS:
+                self._fail(operands[i + 1], f"comparison {type(op_node).__name__} is not "
+                                            f"allowed: use == != < <= > >=")
         compiled = [self._node(n) for n in operands]
         links: list[tuple[Callable[[Any, Any], Any], Evaluator, Evaluator]] = []
         for i, op_node in enumerate(node.ops):
-            op = _COMPARISONS.get(type(op_node))
-            if op is None:
-                self._fail(operands[i + 1], f"comparison {type(op_node).__name__} is not "
-                                            f"allowed: use == != < <= > >=")
+            op = _COMPARISONS[type(op_node)]
             (lkind, left), (rkind, right) = compiled[i], compiled[i + 1]
             kinds = {lkind, rkind} - {ANY}
             if BOOLEAN in kinds or len(kinds) > 1:

@@ -1,0 +1,223 @@
+"""Gaussian-process regression for the Bayesian designer (numpy and scipy only).
+
+The model is a zero-mean GP on warped, standardised losses with a Matern-5/2 kernel with one
+lengthscale per parameter (ARD). A parameter may own several columns (a one-hot CATEGORICAL);
+its squared distance is the sum over its columns, halved for one-hot columns so that two
+different categories are at distance 1 (a Hamming distance). Kernel hyperparameters (log
+lengthscales, log signal variance, log noise variance) are the MAP estimate: the marginal
+likelihood times weak priors, maximised by L-BFGS-B with analytic gradients.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, optimize, stats
+
+SQRT5 = math.sqrt(5.0)
+MIN_NOISE = 1e-6  # noise variance floor, relative to the standardised outputs
+JITTER = 1e-9
+EXACT_JITTER = 1e-6  # relative to the signal variance, for values of f known exactly
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How unit columns map to parameters: ``owner[c]`` is the parameter of column ``c``;
+    ``weight[c]`` scales its squared difference (0.5 for one-hot columns, else 1)."""
+
+    owner: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def n_params(self) -> int:
+        return int(self.owner.max()) + 1
+
+    def scale(self, lengthscales: np.ndarray) -> np.ndarray:
+        """Per-column factors f with r^2 = sum_c f_c^2 (x_c - x'_c)^2."""
+        return np.sqrt(self.weight) / lengthscales[self.owner]
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Kernel hyperparameters as logs: lengthscales..., signal variance, noise variance."""
+
+    theta: np.ndarray
+
+    @property
+    def lengthscales(self) -> np.ndarray:
+        return np.exp(self.theta[:-2])
+
+    @property
+    def signal(self) -> float:
+        return float(np.exp(self.theta[-2]))
+
+    @property
+    def noise(self) -> float:
+        return float(np.exp(self.theta[-1]))
+
+
+def matern52(r2: np.ndarray) -> np.ndarray:
+    """The unit-variance Matern-5/2 kernel as a function of the squared scaled distance."""
+    r = np.sqrt(np.maximum(r2, 0.0))
+    return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * np.exp(-SQRT5 * r)
+
+
+def matern52_grad(r2: np.ndarray) -> np.ndarray:
+    """d matern52 / d r2 (finite at 0)."""
+    r = np.sqrt(np.maximum(r2, 0.0))
+    return (-5.0 / 6.0) * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r)
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise squared Euclidean distances of the rows of a and b (already scaled)."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d2, 0.0)
+
+
+def warp_outputs(losses: np.ndarray) -> np.ndarray:
+    """Standardised, Yeo-Johnson-warped losses (lambda by maximum likelihood, as in HEBO):
+    heavy tails of bad values are pulled in, so the model spends its accuracy on good values."""
+    y = np.asarray(losses, dtype=float)
+    spread = y.std()
+    if len(y) < 3 or spread <= 0.0:
+        return y - y.mean()
+    z = (y - y.mean()) / spread
+    try:
+        warped = stats.yeojohnson(z)[0]
+    except (ValueError, FloatingPointError, OverflowError):
+        warped = z
+    if not np.all(np.isfinite(warped)) or warped.std() <= 0.0:
+        warped = z
+    return (warped - warped.mean()) / warped.std()
+
+
+def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    """Weak priors and their gradient in theta: -0.1 (l^2 + 1/l^2) for each lengthscale (as
+    Optuna's GPSampler: flat between about 0.3 and 3, against extremes), log-normal signal
+    variance around 1, and Gamma(1.1, 30)-like noise variance (small unless the data say so)."""
+    ls, sig, noise = theta[:-2], theta[-2], theta[-1]
+    value = -0.1 * np.sum(np.exp(2 * ls) + np.exp(-2 * ls)) - 0.5 * sig**2
+    value += 0.1 * noise - 30.0 * math.exp(noise)
+    grad = np.concatenate([-0.2 * (np.exp(2 * ls) - np.exp(-2 * ls)), [-sig],
+                           [0.1 - 30.0 * math.exp(noise)]])
+    return float(value), grad
+
+
+class GaussianProcess:
+    """A fitted GP: ``predict`` and ``predict_grad`` for new points, ``condition`` to add
+    values of f (the fantasies at pending points) with the same hyperparameters.
+
+    ``exact[i]`` marks an observation that is a value of f itself, without noise.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper,
+                 exact: np.ndarray | None = None) -> None:
+        self.X, self.y, self.columns, self.hyper = X, y, columns, hyper
+        self.exact = np.zeros(len(y), dtype=bool) if exact is None else exact
+        self._factor = columns.scale(hyper.lengthscales)
+        self._Xs = X * self._factor
+        K = hyper.signal * matern52(_sq_dist(self._Xs, self._Xs))
+        K[np.diag_indices_from(K)] += np.where(self.exact, EXACT_JITTER * hyper.signal,
+                                               hyper.noise + JITTER)
+        self._chol = linalg.cho_factor(K, lower=True, check_finite=False)
+        self._alpha = linalg.cho_solve(self._chol, y, check_finite=False)
+
+    @classmethod
+    def fit(
+        cls, X: np.ndarray, y: np.ndarray, columns: Columns, start: Hyper | None = None
+    ) -> "GaussianProcess":
+        """MAP hyperparameters, searched from ``start`` (a previous fit: few steps are needed
+        when a trial or two were added) or else from unit lengthscales and signal."""
+        p = columns.n_params
+        default = np.concatenate([np.zeros(p), [0.0, -5.0]])
+        theta0 = start.theta if start is not None and len(start.theta) == p + 2 else default
+        bounds = [(math.log(0.01), math.log(20.0))] * p + [
+            (math.log(0.05), math.log(20.0)), (math.log(MIN_NOISE), math.log(2.0))]
+        diffs = _column_sq_diffs(X, columns)
+        result = optimize.minimize(
+            _neg_log_posterior, np.clip(theta0, *np.array(bounds).T), args=(diffs, y),
+            jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200},
+        )
+        theta = result.x if np.all(np.isfinite(result.x)) else default
+        return cls(X, y, columns, Hyper(theta))
+
+    def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> "GaussianProcess":
+        """The same model, told that f is ``f_new`` at ``X_new`` exactly (no noise): what a
+        kriging believer assumes of pending points, so that it looks elsewhere even when the
+        objective is noisy."""
+        return GaussianProcess(np.vstack([self.X, X_new]), np.concatenate([self.y, f_new]),
+                               self.columns, self.hyper,
+                               np.concatenate([self.exact, np.ones(len(f_new), dtype=bool)]))
+
+    def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance of f at the rows of ``Xq``."""
+        k = self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs))
+        mean = k @ self._alpha
+        v = linalg.solve_triangular(self._chol[0], k.T, lower=True, check_finite=False)
+        var = np.maximum(self.hyper.signal - (v * v).sum(0), 0.0)
+        return mean, var
+
+    def predict_grad(
+        self, x: np.ndarray
+    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """Mean, variance and their gradients with respect to the columns of one point."""
+        scaled = (x[None, :] - self.X) * self._factor
+        diff = scaled * self._factor  # (n, w): d r2 / dx = 2 * diff
+        r2 = (scaled**2).sum(1)
+        k = self.hyper.signal * matern52(r2)
+        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * diff  # (n, w)
+        kinv_k = linalg.cho_solve(self._chol, k, check_finite=False)
+        mean = float(k @ self._alpha)
+        var = float(self.hyper.signal - k @ kinv_k)
+        return mean, max(var, 0.0), dk.T @ self._alpha, -2.0 * dk.T @ kinv_k
+
+
+def _column_sq_diffs(X: np.ndarray, columns: Columns) -> np.ndarray:
+    """(n, n, params) squared differences per parameter, one-hot columns halved."""
+    diff2 = (X[:, None, :] - X[None, :, :]) ** 2 * columns.weight
+    out = np.zeros(X.shape[:1] * 2 + (columns.n_params,))
+    np.add.at(out, (slice(None), slice(None), columns.owner), diff2)
+    return out
+
+
+def _neg_log_posterior(
+    theta: np.ndarray, diffs: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Minus (log marginal likelihood + log prior) and its gradient in theta."""
+    n, p = len(y), diffs.shape[-1]
+    inv_ls2 = np.exp(-2.0 * theta[:p])
+    signal, noise = math.exp(theta[-2]), math.exp(theta[-1])
+    r2 = diffs @ inv_ls2
+    M = matern52(r2)
+    K = signal * M
+    K[np.diag_indices(n)] += noise + JITTER
+    try:
+        chol = linalg.cho_factor(K, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        return 1e25, np.zeros_like(theta)
+    alpha = linalg.cho_solve(chol, y, check_finite=False)
+    log_lik = -0.5 * y @ alpha - np.log(np.diag(chol[0])).sum()
+    W = np.outer(alpha, alpha) - linalg.cho_solve(chol, np.eye(n), check_finite=False)
+    WdM = W * matern52_grad(r2)
+    grad_ls = -signal * inv_ls2 * (WdM.reshape(-1) @ diffs.reshape(n * n, p))
+    grad = np.concatenate([grad_ls, [0.5 * signal * np.sum(W * M), 0.5 * noise * np.trace(W)]])
+    prior, prior_grad = _log_prior(theta)
+    return -(log_lik + prior), -(grad + prior_grad)
+
+
+def training_subset(X: np.ndarray, losses: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` rows: the best third by loss, then the rest chosen
+    greedily farthest from those already kept (a spread-out cover of the space)."""
+    if len(X) <= limit:
+        return np.arange(len(X))
+    order = np.argsort(losses, kind="stable")
+    keep = list(order[: limit // 3])
+    rest = order[limit // 3 :]
+    dist = np.min(((X[rest, None, :] - X[None, keep, :]) ** 2).sum(-1), axis=1)
+    for _ in range(limit - len(keep)):
+        j = int(np.argmax(dist))
+        keep.append(rest[j])
+        dist = np.minimum(dist, ((X[rest] - X[rest[j]]) ** 2).sum(-1))
+        dist[j] = -1.0
+    return np.array(keep)
