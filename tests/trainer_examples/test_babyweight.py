@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.trainer_examples.conftest import trial_env
 from tf_hptune.channel.events import EventDirectoryScanner
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "babyweight"
@@ -69,16 +69,7 @@ def test_generator_is_deterministic_and_plausible(data_module, tmp_path):
 @pytest.mark.slow
 def test_trainer_runs_and_reports_rmse_in_eval_summaries(tmp_path):
     job_dir = tmp_path / "job"
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env["TF_CONFIG"] = json.dumps(
-        {
-            "cluster": {"master": ["localhost:27182"]},
-            "task": {"type": "master", "index": 0, "trial": "3"},
-            "environment": "cloud",
-        }
-    )
-    env["TF_HPTUNE_DATA_DIR"] = str(tmp_path / "unused")
+    env = trial_env(TF_HPTUNE_DATA_DIR=str(tmp_path / "unused"))
     cmd = [
         sys.executable,
         "-m",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.trainer_examples.conftest import trial_env
 from tf_hptune.channel.events import EventDirectoryScanner
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "census"
@@ -63,15 +62,7 @@ def test_flags_take_dashes_or_underscores(census):
 @pytest.mark.slow
 def test_trainer_runs_and_reports_accuracy_in_eval_summaries(tmp_path):
     job_dir = tmp_path / "job"
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env["TF_CONFIG"] = json.dumps(
-        {
-            "cluster": {"master": ["localhost:27182"]},
-            "task": {"type": "master", "index": 0, "trial": "3"},
-            "environment": "cloud",
-        }
-    )
+    env = trial_env()
     cmd = [
         sys.executable, "-m", "trainer.task", "--job-dir", str(job_dir),
         "--train_examples", "3000", "--eval_examples", "1000", "--train_steps", "150",
