@@ -13,7 +13,6 @@ import enum
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import yaml
 
 from tf_hptune.errors import SpecError, TfHptuneError
+from tf_hptune.names import is_job_name
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec.constraints import parse_constraint
 from tf_hptune.spec.model import (
@@ -74,7 +74,6 @@ _HOME = {
     **{k: "trainingInput" for k in TRAINING_INPUT_KEYS},
     **{k: "the Job's top level" for k in JOB_KEYS},
 }
-_JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +248,7 @@ def _text(value: Any, path: str) -> str:
 
 
 def _job_name(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not _JOB_NAME.fullmatch(value):
+    if not is_job_name(value):
         _fail(path, value, "must be a job name: up to 128 letters, digits and underscores, "
                            "starting with a letter")
     return value

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import abc
 import enum
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tf_hptune.errors import JobNameError
-
-JOB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-MAX_JOB_NAME_LENGTH = 128
+from tf_hptune.names import MAX_JOB_NAME_LENGTH, is_job_name
 
 
 class State(str, enum.Enum):
@@ -36,16 +33,12 @@ class State(str, enum.Enum):
 
 def check_job_name(name: object) -> str:
     """Return ``name`` if it follows the service's rule, else raise ``JobNameError``."""
-    if not isinstance(name, str) or not JOB_NAME_RE.fullmatch(name):
+    if not is_job_name(name):
         raise JobNameError(
-            f"job name {name!r} is invalid: use letters, digits and underscores, "
-            "starting with a letter"
+            f"job name {name!r} is invalid: use up to {MAX_JOB_NAME_LENGTH} letters, digits "
+            "and underscores, starting with a letter"
         )
-    if len(name) > MAX_JOB_NAME_LENGTH:
-        raise JobNameError(
-            f"job name {name!r} is invalid: at most {MAX_JOB_NAME_LENGTH} characters"
-        )
-    return name
+    return name  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
