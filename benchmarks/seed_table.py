@@ -43,21 +43,28 @@ def run_job(name: str, hyperparameters: dict[str, Any], work: Path, store: str) 
                *TRAINER_ARGS, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     print(f"  {name}: exit {proc.returncode} after {time.monotonic() - t0:.0f} s",
           file=sys.stderr, flush=True)
-    described = cli("jobs", "describe", name, "--store", store, "--format", "json",
-                    capture_output=True, check=True)
-    return json.loads(described.stdout)
+    return describe(name, store)
 
 
 def row(job: dict, comment: str) -> list[str]:
     out = job["trainingOutput"]
     finals = [t for t in out["trials"] if "finalMetric" in t and t["state"] == "SUCCEEDED"]
+    full = [t for t in finals if not t["isTrialStoppedEarly"]]
     best, worst = finals[0], finals[-1]
-    stopped = sum(t["isTrialStoppedEarly"] for t in out["trials"])
+    stopped = len(finals) - len(full)
     params = " ".join(f"{k}={v}" for k, v in best["hyperparameters"].items())
     note = comment + (f"; {stopped} stopped early" if stopped else "")
-    return [job["jobId"], str(len(out["trials"])), f"{out['consumedMLUnits']:.0f}", params,
+    learned = ", ".join(name[-1] for name in out.get("learnedFromJobs", []))
+    note += f"; learned from job {learned}" if learned else ""
+    return [job["jobId"][-1], str(len(out["trials"])), f"{out['consumedMLUnits']:.0f}", params,
             f"{best['finalMetric']['objectiveValue']:.4f}",
-            f"{worst['finalMetric']['objectiveValue']:.4f}", note]
+            f"{worst['finalMetric']['objectiveValue']:.4f}",
+            f"{full[-1]['finalMetric']['objectiveValue']:.4f}", note]
+
+
+def describe(name: str, store: str) -> dict:
+    return json.loads(cli("jobs", "describe", name, "--store", store, "--format", "json",
+                          capture_output=True, check=True).stdout)
 
 
 def main() -> None:
@@ -66,6 +73,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--more", type=int, default=20)
     p.add_argument("--parallel", type=int, default=5)
+    p.add_argument("--table-only", action="store_true",
+                   help="print the table of the four jobs already in --out's store")
     args = p.parse_args()
     work = Path(args.out or tempfile.mkdtemp(prefix="seed_table_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -88,11 +97,17 @@ def main() -> None:
             "resumePreviousJobId": f"babyweight_regression_{stamp}_2"},
          "job 2 resumed"),
     ]
-    rows = []
-    for name, hyperparameters, comment in jobs:
-        rows.append(row(run_job(name, hyperparameters, work, store), comment))
+    if args.table_only:
+        names = [j["jobId"] for j in json.loads(cli(
+            "jobs", "list", "--store", store, "--format", "json", capture_output=True,
+            check=True).stdout)]
+        rows = [row(describe(name, store), comment)
+                for name, (_, _, comment) in zip(sorted(names), jobs)]
+    else:
+        rows = [row(run_job(name, hyperparameters, work, store), comment)
+                for name, hyperparameters, comment in jobs]
     header = ["job", "trials", "compute (trial-s)", "best params", "best RMSE", "worst RMSE",
-              "comment"]
+              "worst RMSE, trials run to the end", "comment"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
