@@ -187,12 +187,25 @@ def test_a_prior_from_the_same_task_lowers_regret_over_seeds():
     assert wins >= 5
 
 
-def test_a_misleading_prior_only_takes_half_of_the_initial_design():
+def test_a_misleading_prior_costs_one_trial_of_the_initial_design():
     store = open_store(":memory:")
     earlier_job(store, 7, lambda p: -branin(p))  # the opposite task: its best is our worst
     _, misled = best_after(store, "branin_job_2", 10, 0)
     _, clean = best_after(open_store(":memory:"), "branin_job_2", 10, 0)
-    half = misled.designer.n_initial // 2
-    # after the prior's few points, the same quasi-random design as without a prior
-    assert [t.params for t in misled.trials[half:misled.designer.n_initial]] == \
-        [t.params for t in clean.trials[:misled.designer.n_initial - half]]
+    n = misled.designer.n_initial
+    first = misled.designer.priors[0].trials
+    best_prior = min(first, key=lambda t: t.value).params
+    assert misled.trials[0].params == pytest.approx(best_prior)  # the prior opens
+    # its trial does worse than the quasi-random one after it: the prior is dropped, and the
+    # rest is the same quasi-random design as without a prior
+    assert [t.params for t in misled.trials[1:n]] == [t.params for t in clean.trials[:n - 1]]
+
+
+def test_a_good_prior_alternates_with_the_quasi_random_design():
+    store = open_store(":memory:")
+    earlier_job(store, 7, branin)
+    _, study = best_after(store, "branin_job_2", 6, 0)
+    prior_points = [t.params for t in study.designer.priors[0].trials]
+    from_prior = [any(t.params == pytest.approx(p) for p in prior_points)
+                  for t in study.trials[:6]]
+    assert from_prior[0] and from_prior.count(True) >= 2

@@ -47,14 +47,15 @@ class BayesianDesigner(Designer):
         self._design = design[self.space.feasible_rows(design)]
         self._optimizer = AcquisitionOptimizer(self.space, self._rng)
         self._hyper: Hyper | None = None
+        self._prior_rows = np.zeros((0, self.space.width))
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
-        """Related earlier jobs open the initial design: their most promising trials, mapped
-        into this space, take up to half of it; the model then learns from this job alone, so
-        a misleading prior costs at most those few trials."""
+        """Related earlier jobs take part in the initial design: their most promising trials,
+        mapped into this space, alternate with the quasi-random points (up to half of the
+        design) for as long as they do no worse than those (see ``_next_design``)."""
         super().set_priors(priors)
         rows = prior_rows(self.space, self.priors, self.spec.goal, self._rng)
-        self._design = np.vstack([rows[: self.n_initial // 2], self._design])
+        self._prior_rows = rows[: self.n_initial // 2]
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
@@ -69,7 +70,7 @@ class BayesianDesigner(Designer):
         best = incumbent(gp) if gp is not None else 0.0
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
-                row = self._next_design(taken)
+                row = self._next_design(taken, X, losses)
             else:
                 believer, believed = gp, best
                 if pending or rows:
@@ -86,8 +87,22 @@ class BayesianDesigner(Designer):
             taken.update(row_keys(row[None, :]))
         return [self.space.decode(r) for r in rows]
 
-    def _next_design(self, taken: set[bytes]) -> np.ndarray:
-        """The first design point not taken yet, else a random feasible one."""
+    def _next_design(self, taken: set[bytes], X: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        """The next prior point while the prior is trusted and has had no more turns than the
+        quasi-random design, else the first design point not taken yet, else a random one.
+
+        The prior stays trusted while the finished trials drawn from it have a median loss no
+        worse than the other finished trials': a misleading prior so costs a trial or two."""
+        prior_keys = row_keys(self._prior_rows)
+        used = sum(key in taken for key in prior_keys)
+        if used < len(prior_keys) and used <= len(taken) - used:
+            ok = np.isfinite(losses)
+            known = set(prior_keys)
+            from_prior = np.array([key in known for key in row_keys(self.space.snap(X))],
+                                  dtype=bool)
+            mine, others = losses[ok & from_prior], losses[ok & ~from_prior]
+            if not (len(mine) and len(others) and np.median(mine) > np.median(others)):
+                return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
         for row, key in zip(self._design, row_keys(self._design)):
             if key not in taken:
                 return row
