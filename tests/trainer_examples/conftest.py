@@ -16,3 +16,15 @@ def trial_env(**extra: str) -> dict[str, str]:
     })
     env.update(extra)
     return env
+
+
+def import_trainer(monkeypatch, example_dir: str, *modules: str) -> list[object]:
+    """The example's ``trainer.<module>``s, imported fresh from ``example_dir`` (both examples
+    name their package ``trainer``)."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(example_dir)
+    for name in [m for m in sys.modules if m == "trainer" or m.startswith("trainer.")]:
+        monkeypatch.delitem(sys.modules, name)
+    return [importlib.import_module(f"trainer.{m}") for m in modules]

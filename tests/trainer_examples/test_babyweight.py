@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.trainer_examples.conftest import trial_env
+from tests.trainer_examples.conftest import import_trainer, trial_env
 from tf_hptune.channel.events import EventDirectoryScanner
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "babyweight"
@@ -18,11 +18,7 @@ EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "babywe
 
 @pytest.fixture()
 def data_module(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
-    for name in [m for m in sys.modules if m == "trainer" or m.startswith("trainer.")]:
-        monkeypatch.delitem(sys.modules, name)
-    from trainer import data
-
+    (data,) = import_trainer(monkeypatch, str(EXAMPLE_DIR), "data")
     return data
 
 

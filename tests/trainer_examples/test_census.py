@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.trainer_examples.conftest import trial_env
+from tests.trainer_examples.conftest import import_trainer, trial_env
 from tf_hptune.channel.events import EventDirectoryScanner
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "census"
@@ -17,11 +17,7 @@ EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "trainer_examples" / "census
 
 @pytest.fixture()
 def census(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
-    for name in [m for m in sys.modules if m == "trainer" or m.startswith("trainer.")]:
-        monkeypatch.delitem(sys.modules, name)
-    from trainer import data, task
-
+    data, task = import_trainer(monkeypatch, str(EXAMPLE_DIR), "data", "task")
     return data, task
 
 
