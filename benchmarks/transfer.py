@@ -9,7 +9,8 @@ prior task; then the new job (``<family>_job_2``, the default Bayesian designer,
 ``--trials`` trials, one at a time) runs on the target task in the same store, once learning
 from the earlier job and once with ``enableTransferLearning: False``. Printed: the median over
 seeds of the simple regret (best so far minus the optimum) at trials 5, 10 and 20, and of the
-worst trial's regret.
+worst trial's regret, and in how many seeds the run with the prior was no worse at the last
+checkpoint than the run without it (paired by seed). ``--families`` picks some families.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.functions import _H3_A, _H3_P, _H6_A, _H6_P, branin, hartmann  # noqa: E402  # noqa: E402
+from benchmarks.functions import _H3_A, _H3_P, _H6_A, _H6_P, branin, hartmann  # noqa: E402
 from tf_hptune.store import State  # noqa: E402
 from tf_hptune.store.sqlite import SqliteStore  # noqa: E402
 from tf_hptune.study import Study  # noqa: E402
@@ -126,24 +127,34 @@ def main() -> None:
     p.add_argument("--prior-trials", type=int, default=30)
     p.add_argument("--prior-algorithm", default="ALGORITHM_UNSPECIFIED")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--families", nargs="+", choices=[f.name for f in FAMILIES],
+                   default=[f.name for f in FAMILIES], help="run only these (default: all)")
     args = p.parse_args()
+    chosen = [f for f, family in enumerate(FAMILIES) if family.name in args.families]
     jobs = [(f, s, args.trials, args.prior_trials, args.prior_algorithm, t)
-            for f in range(len(FAMILIES)) for s in range(args.seeds) for t in (False, True)]
+            for f in chosen for s in range(args.seeds) for t in (False, True)]
     results: dict[tuple[int, bool], list[list[float]]] = {}
     with ProcessPoolExecutor(args.workers) as pool:
         for i, (f, _, transfer, values) in enumerate(pool.map(one, jobs)):
             results.setdefault((f, transfer), []).append(values)
             print(f"  {i + 1}/{len(jobs)}", file=sys.stderr, end="\r", flush=True)
     checkpoints = [n for n in (5, 10, 20) if n <= args.trials]
-    head = ["family", "prior"] + [f"regret@{n}" for n in checkpoints] + ["worst trial"]
+    last = checkpoints[-1]
+    head = (["family", "prior"] + [f"regret@{n}" for n in checkpoints]
+            + ["worst trial", f"seeds no worse @{last}"])
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for f, family in enumerate(FAMILIES):
+    for f in chosen:
+        family = FAMILIES[f]
         for transfer in (False, True):
             runs = results[(f, transfer)]
             cells = [family.name, "yes" if transfer else "no"]
             for n in checkpoints:
                 cells.append(f"{statistics.median(min(v[:n]) - family.optimum for v in runs):.4g}")
             cells.append(f"{statistics.median(max(v) - family.optimum for v in runs):.4g}")
+            # paired by seed: runs with and without the prior share the seed's design
+            ties = sum(min(a[:last]) <= min(b[:last])
+                       for a, b in zip(runs, results[(f, False)], strict=True))
+            cells.append(f"{ties}/{len(runs)}" if transfer else "")
             print("| " + " | ".join(cells) + " |")
     print(f"\n(median over {args.seeds} seeds)", file=sys.stderr)
 

@@ -47,17 +47,21 @@ class _Scale:
         if self.scale is not ScaleType.UNIT_LINEAR_SCALE and lo <= 0:
             raise ValueError(f"log scales need a positive lower bound, got {lo!r}")
 
-    def to_unit(self, x: Floats) -> Floats:
+    def to_unit(self, x: Floats, clip: bool = True) -> Floats:
+        """Unit position of ``x``; unclipped, a value outside [lo, hi] lies outside [0, 1]
+        (NaN where the scale cannot place it)."""
         lo, hi = self.lo, self.hi
         if hi == lo:
             return np.full_like(np.asarray(x, dtype=float), 0.5)[()]
         if self.scale is ScaleType.UNIT_LINEAR_SCALE:
             u = (x - lo) / (hi - lo)
         elif self.scale is ScaleType.UNIT_LOG_SCALE:
-            u = (np.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                u = (np.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
         else:  # reverse log: mirror of the log scale, so values near hi spread out
-            u = 1.0 - (np.log(hi + lo - x) - math.log(lo)) / (math.log(hi) - math.log(lo))
-        return np.clip(u, 0.0, 1.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                u = 1.0 - (np.log(hi + lo - x) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return np.clip(u, 0.0, 1.0) if clip else u
 
     def from_unit(self, u: Floats) -> Floats:
         lo, hi = self.lo, self.hi
@@ -136,6 +140,15 @@ class Dimension:
             out[s.categorical_values.index(str(value))] = 1.0
             return out
         return np.array([self._scale.to_unit(float(value))])
+
+    def position(self, value: Value) -> np.ndarray:
+        """Like ``encode``, for a value from another job's range: a number outside this range
+        lies outside [0, 1] on the same scale. ValueError for a category this one lacks."""
+        if self.type is ParamType.CATEGORICAL:
+            return self.encode(value)
+        if isinstance(value, bool):
+            raise ValueError(f"{self.name}: not a number: {value!r}")
+        return np.array([self._scale.to_unit(float(value), clip=False)])  # type: ignore[arg-type]
 
     def decode(self, cols: Sequence[float] | np.ndarray) -> Value:
         """``width`` unit columns -> the nearest feasible typed value."""

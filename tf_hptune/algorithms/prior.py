@@ -20,7 +20,7 @@ import numpy as np
 from tf_hptune.algorithms.base import PriorStudy, TrialView
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec
-from tf_hptune.spec.model import Goal, ParamType
+from tf_hptune.spec.model import Goal
 from tf_hptune.store import JobRecord, State, Store
 
 
@@ -60,15 +60,30 @@ def find_prior_studies(
     return [p for p in found if p.trials]
 
 
+def positions(space: SearchSpace, params: Mapping[str, Any]) -> np.ndarray:
+    """An earlier trial's values as a row of ``space``'s unit columns, by parameter name and
+    unclipped (a value outside the new range lies outside [0, 1]). The columns of a parameter
+    the earlier job lacked, of a category the new job lacks, or of a value that cannot be
+    placed are NaN; a parameter the new job dropped is ignored."""
+    cols = []
+    for d in space.dimensions:
+        try:
+            col = d.position(params[d.name])
+        except (KeyError, ValueError, TypeError, OverflowError):
+            col = np.full(d.width, np.nan)
+        cols.append(np.where(np.isfinite(col), col, np.nan))
+    return np.concatenate(cols)
+
+
 def prior_rows(
     space: SearchSpace, priors: Sequence[PriorStudy], goal: Goal, rng: np.random.Generator
 ) -> np.ndarray:
     """The priors' trials as feasible rows of ``space``, most promising first.
 
-    Each trial is mapped by parameter name: a value outside the new range is clipped into it, a
-    category the new job lacks or a parameter the earlier job lacked is drawn at random, a
-    parameter the new job dropped is ignored. Trials are ranked within their own job (so jobs
-    with other scales mix fairly) and interleaved by that rank; duplicates are dropped.
+    Each trial is placed by ``positions`` and then made feasible: a value outside the new range
+    is clipped into it, and a parameter without a position is drawn at random. Trials are
+    ranked within their own job (so jobs with other scales mix fairly) and interleaved by that
+    rank; duplicates are dropped.
     """
     ranked: list[tuple[float, np.ndarray]] = []
     sign = 1.0 if goal is Goal.MINIMIZE else -1.0
@@ -76,35 +91,18 @@ def prior_rows(
         trials = sorted((t for t in study.trials if t.value is not None),
                         key=lambda t: sign * t.value)  # type: ignore[operator]
         for rank, trial in enumerate(trials):
-            row = _map_row(space, trial.params, rng)
-            if row is not None:
-                ranked.append(((rank + 0.5) / len(trials), row))
+            ranked.append(((rank + 0.5) / len(trials), positions(space, trial.params)))
     if not ranked:
         return np.zeros((0, space.width))
     ranked.sort(key=lambda pair: pair[0])
-    rows = space.snap(np.vstack([row for _, row in ranked]))
+    rows = np.vstack([row for _, row in ranked])
+    start = 0
+    for d in space.dimensions:
+        block = rows[:, start:start + d.width]
+        missing = np.isnan(block).any(axis=1)
+        block[missing] = d.sample_units(rng, int(missing.sum()))
+        start += d.width
+    rows = space.snap(rows)
     rows = rows[space.feasible_rows(rows)]
     _, first = np.unique(rows.round(12), axis=0, return_index=True)
     return rows[np.sort(first)]
-
-
-def _map_row(
-    space: SearchSpace, params: Mapping[str, Any], rng: np.random.Generator
-) -> np.ndarray | None:
-    cols = []
-    for d in space.dimensions:
-        value = params.get(d.name)
-        try:
-            if value is None or isinstance(value, bool):
-                raise ValueError(value)
-            if d.type is ParamType.CATEGORICAL:
-                cols.append(d.encode(str(value)))
-                continue
-            s = d.spec
-            lo, hi = ((s.discrete_values[0], s.discrete_values[-1]) if s.discrete_values
-                      else (s.min_value, s.max_value))
-            cols.append(d.encode(min(hi, max(lo, float(value)))))  # type: ignore[type-var]
-        except (ValueError, TypeError, OverflowError):
-            cols.append(d.sample_units(rng, 1)[0])
-    row = np.concatenate(cols)
-    return row if np.all(np.isfinite(row)) else None

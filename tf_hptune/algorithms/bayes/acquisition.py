@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import special
 
-from tf_hptune.algorithms.bayes.gp import GaussianProcess
+from tf_hptune.algorithms.bayes.stacked import Model
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
@@ -61,9 +61,9 @@ def _log_h(z: np.ndarray) -> np.ndarray:
 
 
 class LogEI:
-    """log EI of a GP's posterior over unit rows, with its gradient for one row."""
+    """log EI of a model's posterior over unit rows, with its gradient for one row."""
 
-    def __init__(self, gp: GaussianProcess, best: float) -> None:
+    def __init__(self, gp: Model, best: float) -> None:
         self.gp, self.best = gp, best
         self.floor = 1e-12 * gp.hyper.signal  # variance below which the posterior is certain
 

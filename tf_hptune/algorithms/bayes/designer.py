@@ -25,10 +25,12 @@ from tf_hptune.algorithms.bayes.gp import (
     warp_outputs,
 )
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
-from tf_hptune.algorithms.prior import prior_rows
+from tf_hptune.algorithms.bayes.stacked import Model, Stacked, fit_chain
+from tf_hptune.algorithms.prior import positions, prior_rows
 from tf_hptune.spec.model import ParamType
 
 MAX_TRAINING = 300  # trials the model is fitted to, at most
+MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
 
 
 class BayesianDesigner(Designer):
@@ -48,14 +50,34 @@ class BayesianDesigner(Designer):
         self._optimizer = AcquisitionOptimizer(self.space, self._rng)
         self._hyper: Hyper | None = None
         self._prior_rows = np.zeros((0, self.space.width))
+        self._prior: Model | None = None
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
-        """Related earlier jobs take part in the initial design: their most promising trials,
-        mapped into this space, alternate with the quasi-random points (up to half of the
-        design) for as long as they do no worse than those (see ``_next_design``)."""
+        """Related earlier jobs inform the study twice. In the initial design, their most
+        promising trials, mapped into this space, alternate with the quasi-random points (up
+        to half of the design) for as long as they do no worse than those (see
+        ``_next_design``). In the model, a GP fitted to their trials is the prior mean of
+        this study's GP, weighted by how well it predicts this study's trials (``stacked``)."""
         super().set_priors(priors)
         rows = prior_rows(self.space, self.priors, self.spec.goal, self._rng)
         self._prior_rows = rows[: self.n_initial // 2]
+        self._prior = fit_chain([level for study in self.priors
+                                 if (level := self._prior_level(study)) is not None])
+
+    def _prior_level(self, study: PriorStudy) -> tuple[np.ndarray, np.ndarray, Columns] | None:
+        """An earlier job's rows (unclipped), warped losses and columns, where the columns of
+        parameters that job lacked weigh nothing (its model is flat along them)."""
+        trials = [t for t in study.trials if t.value is not None]
+        known = {p.name for p in study.params}
+        present = np.array([d.name in known for d in self.space.dimensions])
+        if len(trials) < 2 or not present.any():
+            return None
+        X = np.nan_to_num(np.array([positions(self.space, t.params) for t in trials]), nan=0.0)
+        losses = np.array([self.loss(t.value) for t in trials])  # type: ignore[arg-type]
+        keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
+        columns = Columns(self._columns.owner,
+                          self._columns.weight * present[self._columns.owner])
+        return X[keep], warp_outputs(losses[keep]), columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
@@ -66,7 +88,8 @@ class BayesianDesigner(Designer):
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
         rows: list[np.ndarray] = []
         gp = self._fit(X, losses) if np.isfinite(losses).sum() >= 2 else None
-        anchors = X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]]
+        anchors = np.vstack([X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]],
+                             self._prior_rows[:3]])
         best = incumbent(gp) if gp is not None else 0.0
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
@@ -108,17 +131,22 @@ class BayesianDesigner(Designer):
                 return row
         return self.space.encode(self.space.sample(self._rng))
 
-    def _fit(self, X: np.ndarray, losses: np.ndarray) -> GaussianProcess:
-        """A GP on the warped losses; failures get the worst loss; the set is capped."""
+    def _fit(self, X: np.ndarray, losses: np.ndarray) -> Model:
+        """A GP on the warped losses, stacked on the earlier jobs' model if there is one;
+        failures get the worst loss; the set is capped."""
         losses = np.where(np.isfinite(losses), losses, np.nanmax(losses))
         keep = training_subset(X, losses, MAX_TRAINING)
-        gp = GaussianProcess.fit(X[keep], warp_outputs(losses[keep]), self._columns,
-                                 start=self._hyper)
+        y = warp_outputs(losses[keep])
+        gp: Model = GaussianProcess.fit(X[keep], y, self._columns, start=self._hyper)
         self._hyper = gp.hyper
+        if self._prior is not None:
+            stacked = Stacked.fit(X[keep], y, self._columns, self._prior, gp.hyper)
+            if stacked.loo_log_likelihood() > gp.loo_log_likelihood():
+                return stacked
         return gp
 
 
-def incumbent(gp: GaussianProcess) -> float:
+def incumbent(gp: Model) -> float:
     """The value that expected improvement measures against: the lowest posterior mean at the
     trials so far. Without noise it is the best loss; with noise, the best loss is partly luck
     (measured: the best observation instead did worse on the noisy functions at 40x5)."""
@@ -130,7 +158,7 @@ def initial_design_size(n_params: int) -> int:
     return min(10, max(5, 2 * n_params))
 
 
-def _at_mean(gp: GaussianProcess, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _at_mean(gp: Model, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Pending rows and the model's mean there (the kriging believer's fantasies)."""
     stacked = np.vstack(rows)
     return stacked, gp.predict(stacked)[0]

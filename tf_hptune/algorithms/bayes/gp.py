@@ -123,14 +123,19 @@ class GaussianProcess:
         self._chol = linalg.cho_factor(K, lower=True, check_finite=False)
         self._alpha = linalg.cho_solve(self._chol, y, check_finite=False)
 
+    @staticmethod
+    def default_hyper(columns: Columns) -> Hyper:
+        """Unit lengthscales and signal, little noise: where a fit starts without a guess."""
+        return Hyper(np.concatenate([np.zeros(columns.n_params), [0.0, -5.0]]))
+
     @classmethod
     def fit(
         cls, X: np.ndarray, y: np.ndarray, columns: Columns, start: Hyper | None = None
     ) -> "GaussianProcess":
         """MAP hyperparameters, searched from ``start`` (a previous fit: few steps are needed
-        when a trial or two were added) or else from unit lengthscales and signal."""
+        when a trial or two were added) or else from ``default_hyper``."""
         p = columns.n_params
-        default = np.concatenate([np.zeros(p), [0.0, -5.0]])
+        default = cls.default_hyper(columns).theta
         theta0 = start.theta if start is not None and len(start.theta) == p + 2 else default
         bounds = [(math.log(0.01), math.log(20.0))] * p + [
             (math.log(0.05), math.log(20.0)), (math.log(MIN_NOISE), math.log(2.0))]
@@ -149,6 +154,29 @@ class GaussianProcess:
         return GaussianProcess(np.vstack([self.X, X_new]), np.concatenate([self.y, f_new]),
                                self.columns, self.hyper,
                                np.concatenate([self.exact, np.ones(len(f_new), dtype=bool)]))
+
+    def mean(self, Xq: np.ndarray) -> np.ndarray:
+        """Posterior mean of f at the rows of ``Xq``."""
+        return self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs)) @ self._alpha
+
+    def mean_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Posterior mean at one point and its gradient with respect to the columns."""
+        scaled = (x[None, :] - self.X) * self._factor
+        r2 = (scaled**2).sum(1)
+        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
+        return float(self.hyper.signal * matern52(r2) @ self._alpha), dk.T @ self._alpha
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """K^-1 b, with K the covariance of the observations (noise included)."""
+        return linalg.cho_solve(self._chol, b, check_finite=False)
+
+    def loo_log_likelihood(self) -> float:
+        """Sum over the observations of the log density of each under the model fitted to
+        the others (same hyperparameters; closed form, Rasmussen and Williams, eq. 5.12)."""
+        inv_diag = np.diag(self.solve(np.eye(len(self.y))))
+        var = 1.0 / inv_diag
+        err = self._alpha * var
+        return float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * err**2 / var))
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of f at the rows of ``Xq``."""
