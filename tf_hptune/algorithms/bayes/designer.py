@@ -31,6 +31,7 @@ from tf_hptune.spec.model import ParamType
 
 MAX_TRAINING = 300  # trials the model is fitted to, at most
 MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
+AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
 
 
 class BayesianDesigner(Designer):
@@ -51,18 +52,24 @@ class BayesianDesigner(Designer):
         self._hyper: Hyper | None = None
         self._prior_rows = np.zeros((0, self.space.width))
         self._prior: Model | None = None
+        self._prior_worst = np.zeros(len(self._design), dtype=bool)  # design rows to skip
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
         """Related earlier jobs inform the study twice. In the initial design, their most
         promising trials, mapped into this space, alternate with the quasi-random points (up
-        to half of the design) for as long as they do no worse than those (see
-        ``_next_design``). In the model, a GP fitted to their trials is the prior mean of
-        this study's GP, weighted by how well it predicts this study's trials (``stacked``)."""
+        to half of the design), and those points skip where the earlier jobs predict a result
+        among their worst quarter, for as long as the prior's trials do no worse than the
+        others (see ``_next_design``). In the model, a GP fitted to their trials is the prior
+        mean of this study's GP, weighted by how well it predicts this study's trials
+        (``stacked``)."""
         super().set_priors(priors)
         rows = prior_rows(self.space, self.priors, self.spec.goal, self._rng)
         self._prior_rows = rows[: self.n_initial // 2]
         self._prior = fit_chain([level for study in self.priors
                                  if (level := self._prior_level(study)) is not None])
+        if self._prior is not None:
+            worst = np.quantile(self._prior.mean(self._prior.X), 1.0 - AVOID_FRACTION)
+            self._prior_worst = self._prior.mean(self._design) > worst
 
     def _prior_level(self, study: PriorStudy) -> tuple[np.ndarray, np.ndarray, Columns] | None:
         """An earlier job's rows (unclipped), warped losses and columns, where the columns of
@@ -111,23 +118,23 @@ class BayesianDesigner(Designer):
         return [self.space.decode(r) for r in rows]
 
     def _next_design(self, taken: set[bytes], X: np.ndarray, losses: np.ndarray) -> np.ndarray:
-        """The next prior point while the prior is trusted and has had no more turns than the
-        quasi-random design, else the first design point not taken yet, else a random one.
+        """While the prior is trusted: the next prior point if it has had no more turns than
+        the quasi-random design, else the first design point not taken yet and not where the
+        earlier jobs did worst. Else the first design point not taken yet, else a random one.
 
         The prior stays trusted while the finished trials drawn from it have a median loss no
         worse than the other finished trials': a misleading prior so costs a trial or two."""
         prior_keys = row_keys(self._prior_rows)
         used = sum(key in taken for key in prior_keys)
-        if used < len(prior_keys) and used <= len(taken) - used:
-            ok = np.isfinite(losses)
-            known = set(prior_keys)
-            from_prior = np.array([key in known for key in row_keys(self.space.snap(X))],
-                                  dtype=bool)
-            mine, others = losses[ok & from_prior], losses[ok & ~from_prior]
-            if not (len(mine) and len(others) and np.median(mine) > np.median(others)):
-                return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
-        for row, key in zip(self._design, row_keys(self._design)):
-            if key not in taken:
+        ok = np.isfinite(losses)
+        from_prior = np.isin(row_keys(self.space.snap(X)), prior_keys).astype(bool)
+        mine, others = losses[ok & from_prior], losses[ok & ~from_prior]
+        trusted = not (len(mine) and len(others) and np.median(mine) > np.median(others))
+        if trusted and used < len(prior_keys) and used <= len(taken) - used:
+            return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
+        avoid = self._prior_worst if trusted else np.zeros(len(self._design), dtype=bool)
+        for row, key, skip in zip(self._design, row_keys(self._design), avoid):
+            if key not in taken and not skip:
                 return row
         return self.space.encode(self.space.sample(self._rng))
 
