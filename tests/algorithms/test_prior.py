@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -117,8 +118,6 @@ def prior(name, params, points):
 
 
 def test_prior_rows_map_by_name_clip_ranges_and_rank_within_each_job():
-    import numpy as np
-
     from tf_hptune.algorithms.prior import prior_rows
     from tf_hptune.space import SearchSpace
     from tf_hptune.spec import Goal
@@ -185,6 +184,49 @@ def test_a_prior_from_the_same_task_lowers_regret_over_seeds():
         without, _ = best_after(open_store(":memory:"), "branin_job_2", 4, seed)
         wins += with_prior < without
     assert wins >= 5
+
+
+BRANIN_MIN = 0.397887
+SEEDS = range(5)
+
+
+@pytest.fixture(scope="module")
+def no_prior_regret():
+    """Regret after 12 trials without a prior, per seed (shared by the tests below)."""
+    return [best_after(open_store(":memory:"), "branin_job_2", 12, s)[0] - BRANIN_MIN
+            for s in SEEDS]
+
+
+def regret_with_prior(objective):
+    out = []
+    for seed in SEEDS:
+        store = open_store(":memory:")
+        earlier_job(store, seed + 100, objective)
+        out.append(best_after(store, "branin_job_2", 12, seed)[0] - BRANIN_MIN)
+    return out
+
+
+@pytest.mark.slow
+def test_the_stacked_model_keeps_a_good_prior_useful_after_the_design(no_prior_regret):
+    with_prior = regret_with_prior(branin)
+    assert np.median(with_prior) < 0.5 * np.median(no_prior_regret)
+
+
+@pytest.mark.slow
+def test_a_misleading_prior_does_not_raise_regret_beyond_the_margin(no_prior_regret):
+    misled = regret_with_prior(lambda p: -branin(p))
+    assert np.median(misled) <= 1.1 * np.median(no_prior_regret)
+
+
+def test_a_trusted_prior_keeps_the_design_out_of_the_earlier_jobs_worst_region():
+    from tf_hptune.algorithms.bayes.designer import AVOID_FRACTION
+    for seed in SEEDS:
+        store = open_store(":memory:")
+        earlier_job(store, seed + 100, branin)
+        _, study = best_after(store, "branin_job_2", 5, seed)
+        earlier = sorted(t.value for t in study.priors[0].trials)
+        worst = earlier[int(len(earlier) * (1 - AVOID_FRACTION))]
+        assert max(branin(t.params) for t in study.trials) < worst
 
 
 def test_a_misleading_prior_costs_one_trial_of_the_initial_design():
