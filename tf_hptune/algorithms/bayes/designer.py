@@ -31,6 +31,7 @@ from tf_hptune.spec.model import ParamType
 
 MAX_TRAINING = 300  # trials the model is fitted to, at most
 MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
+LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
 
 
@@ -139,8 +140,11 @@ class BayesianDesigner(Designer):
         return self.space.encode(self.space.sample(self._rng))
 
     def _fit(self, X: np.ndarray, losses: np.ndarray) -> Model:
-        """A GP on the warped losses, stacked on the earlier jobs' model if there is one;
-        failures get the worst loss; the set is capped."""
+        """A GP on the warped losses; failures get the worst loss; the set is capped. With
+        earlier jobs, the GP stacked on their model, unless it gives them no weight or the
+        plain GP predicts the trials clearly better (leave-one-out): a residual model that fits
+        badly, as when the new optimum is a small shift of the old one, must not trap the
+        search."""
         losses = np.where(np.isfinite(losses), losses, np.nanmax(losses))
         keep = training_subset(X, losses, MAX_TRAINING)
         y = warp_outputs(losses[keep])
@@ -148,7 +152,8 @@ class BayesianDesigner(Designer):
         self._hyper = gp.hyper
         if self._prior is not None:
             stacked = Stacked.fit(X[keep], y, self._columns, self._prior, gp.hyper)
-            if stacked.loo_log_likelihood() > gp.loo_log_likelihood():
+            if (stacked.weight > 0.0
+                    and stacked.loo_log_likelihood() > gp.loo_log_likelihood() - LOO_MARGIN):
                 return stacked
         return gp
 

@@ -8,8 +8,9 @@ explicit basis functions, Rasmussen and Williams, 2006, section 2.7) with the pr
 b0 ~ N(0, 1) and b1 ~ N(1, 1), and b1 is held in [0, ``MAX_WEIGHT``]. So the earlier job is
 followed while there are few new trials; one that predicts the new trials keeps its weight, one
 that does not (or predicts them backwards) fades to weight 0, and the model becomes the plain
-GP. The coefficients' uncertainty adds to the posterior variance: an uncertain weight keeps the
-search exploring.
+GP. The coefficients enter as point estimates: their variance, added to the posterior's, would
+be largest where the prior is surest that results are bad (large ``prior(x)``), and with the
+weight held non-negative it would only draw the search there.
 """
 from __future__ import annotations
 
@@ -26,9 +27,8 @@ class Stacked:
     """A GP on residuals over a prior model; the same interface as ``GaussianProcess``
     (``predict``, ``predict_grad``, ``mean``, ``mean_grad``, ``condition``, ``X``, ``hyper``)."""
 
-    def __init__(self, gp: GaussianProcess, below: Model, coef: np.ndarray,
-                 coef_cov: np.ndarray) -> None:
-        self.gp, self.below, self.coef, self.coef_cov = gp, below, coef, coef_cov
+    def __init__(self, gp: GaussianProcess, below: Model, coef: np.ndarray) -> None:
+        self.gp, self.below, self.coef = gp, below, coef
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, columns: Columns, below: Model,
@@ -37,10 +37,10 @@ class Stacked:
         kernel's MAP hyperparameters on what they leave, then the coefficients again."""
         H = np.column_stack([np.ones(len(y)), below.mean(X)])
         first = start if start is not None else GaussianProcess.default_hyper(columns)
-        coef, _ = _coefficients(GaussianProcess(X, y, columns, first), H, y)
+        coef = _coefficients(GaussianProcess(X, y, columns, first), H, y)
         gp = GaussianProcess.fit(X, y - H @ coef, columns, start=first)
-        coef, cov = _coefficients(gp, H, y)
-        return cls(GaussianProcess(X, y - H @ coef, columns, gp.hyper), below, coef, cov)
+        coef = _coefficients(gp, H, y)
+        return cls(GaussianProcess(X, y - H @ coef, columns, gp.hyper), below, coef)
 
     @property
     def X(self) -> np.ndarray:
@@ -69,44 +69,33 @@ class Stacked:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self.gp.predict(Xq)
-        prior = self.below.mean(Xq)
-        c = self.coef_cov
-        return (mean + self.coef[0] + self.coef[1] * prior,
-                var + c[0, 0] + 2.0 * c[0, 1] * prior + c[1, 1] * prior**2)
+        return mean + self.coef[0] + self.coef[1] * self.below.mean(Xq), var
 
     def predict_grad(self, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
         mean, var, d_mean, d_var = self.gp.predict_grad(x)
         prior, d_prior = self.below.mean_grad(x)
-        c = self.coef_cov
-        return (mean + self.coef[0] + self.coef[1] * prior,
-                var + c[0, 0] + 2.0 * c[0, 1] * prior + c[1, 1] * prior**2,
-                d_mean + self.coef[1] * d_prior,
-                d_var + 2.0 * (c[0, 1] + c[1, 1] * prior) * d_prior)
+        return (mean + self.coef[0] + self.coef[1] * prior, var,
+                d_mean + self.coef[1] * d_prior, d_var)
 
     def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> Stacked:
         """The residual GP told the fantasies' residuals; coefficients unchanged."""
         offset = self.coef[0] + self.coef[1] * self.below.mean(X_new)
-        return Stacked(self.gp.condition(X_new, f_new - offset), self.below, self.coef,
-                       self.coef_cov)
+        return Stacked(self.gp.condition(X_new, f_new - offset), self.below, self.coef)
 
 
 Model = GaussianProcess | Stacked
 
 
-def _coefficients(gp: GaussianProcess, H: np.ndarray, y: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and covariance of the coefficients of the basis ``H`` under ``gp``'s
-    covariance; a weight outside [0, MAX_WEIGHT] is clipped and the intercept re-estimated
-    given it."""
+def _coefficients(gp: GaussianProcess, H: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Posterior mean of the coefficients of the basis ``H`` under ``gp``'s covariance; a
+    weight outside [0, MAX_WEIGHT] is clipped and the intercept re-estimated given it."""
     A = H.T @ gp.solve(H) + COEF_PRECISION
     b = H.T @ gp.solve(y) + COEF_PRECISION @ COEF_MEAN
-    cov = np.linalg.inv(A)
-    coef = cov @ b
+    coef = np.linalg.solve(A, b)
     if not 0.0 <= coef[1] <= MAX_WEIGHT:
         weight = min(max(coef[1], 0.0), MAX_WEIGHT)
         coef = np.array([(b[0] - A[0, 1] * weight) / A[0, 0], weight])
-        cov = np.diag([1.0 / A[0, 0], cov[1, 1]])
-    return coef, cov
+    return coef
 
 
 def fit_chain(levels: list[tuple[np.ndarray, np.ndarray, Columns]]) -> Model | None:
