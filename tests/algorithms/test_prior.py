@@ -143,6 +143,37 @@ def test_prior_rows_map_by_name_clip_ranges_and_rank_within_each_job():
     assert all("gone" not in p for p in points)
 
 
+def test_positions_keep_values_beyond_a_new_range_and_mark_the_unknown():
+    from tf_hptune.algorithms.prior import positions
+    from tf_hptune.space import SearchSpace
+
+    space = SearchSpace.from_spec(make_spec([
+        {"parameterName": "lr", "type": "DOUBLE", "minValue": 0.001, "maxValue": 0.1,
+         "scaleType": "UNIT_LOG_SCALE"},
+        {"parameterName": "c", "type": "CATEGORICAL", "categoricalValues": ["x", "y"]},
+        {"parameterName": "added", "type": "INTEGER", "minValue": 1, "maxValue": 4}]))
+    row = positions(space, {"lr": 1.0, "c": "z", "gone": 3})
+    assert row[0] == pytest.approx(1.5)  # a decade above the range, on the log scale
+    assert np.isnan(row[1:]).all()  # a category the new job lacks; a parameter it added
+    assert positions(space, {"lr": 0.01, "c": "y", "added": 4})[:3] == pytest.approx(
+        [0.5, 0.0, 1.0])
+
+
+def test_the_earlier_jobs_model_is_flat_along_a_parameter_they_lacked():
+    from tf_hptune.algorithms import make_designer
+    from tf_hptune.space import SearchSpace
+
+    spec = make_spec([B, {"parameterName": "added", "type": "DOUBLE", "minValue": 0.0,
+                          "maxValue": 1.0}], goal="MINIMIZE")
+    designer = make_designer(spec, SearchSpace.from_spec(spec), seed=0)
+    rng = np.random.default_rng(0)
+    points = [({"b": float(b)}, float((b - 0.3) ** 2)) for b in rng.random(12)]
+    designer.set_priors([prior("p", [B], points)])
+    means = designer._prior.mean(np.array([[0.3, 0.0], [0.3, 1.0], [0.9, 0.5]]))
+    assert means[0] == pytest.approx(means[1]) and means[2] > means[0]
+    assert len(designer.suggest(3)) == 3
+
+
 def branin(p):
     import math
     x0, x1 = p["x0"], p["x1"]
