@@ -260,6 +260,21 @@ def test_a_trusted_prior_keeps_the_design_out_of_the_earlier_jobs_worst_region()
         assert max(branin(t.params) for t in study.trials) < worst
 
 
+def test_with_a_prior_two_results_are_not_yet_a_model():
+    from tf_hptune.algorithms import TrialView
+    store = open_store(":memory:")
+    earlier_job(store, 7, branin)
+    _, study = best_after(store, "branin_job_2", 5, 0)
+    designer = study.designer
+    done = [TrialView(t.id, t.params, value=branin(t.params)) for t in study.trials[:2]]
+    running = [TrialView(t.id, t.params) for t in study.trials[2:]]
+    designer.update(done, running)
+    design = {tuple(designer.space.decode(r).values()) for r in designer._design}
+    assert tuple(designer.suggest(1)[0].values()) in design  # the design goes on
+    designer.update([*done, TrialView("x", study.trials[2].params, value=1.0)], running[1:])
+    assert tuple(designer.suggest(1)[0].values()) not in design  # three: the model takes over
+
+
 def test_a_misleading_prior_costs_one_trial_of_the_initial_design():
     store = open_store(":memory:")
     earlier_job(store, 7, lambda p: -branin(p))  # the opposite task: its best is our worst
