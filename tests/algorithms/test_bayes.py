@@ -198,3 +198,18 @@ def test_a_thousand_trials_stay_tractable():
     designer.update(done, [])
     batch = designer.suggest(2)
     assert len(batch) == 2 and len(designer._hyper.theta) == 4
+
+
+def test_when_no_new_point_can_improve_it_takes_the_best_expected_not_the_most_uncertain():
+    # b = 1 tried everywhere but a = 10, b = 2 (far worse) at a few points: no new point can
+    # beat a = 5, and the most uncertain ones are the untried b = 2 points
+    params = [{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 12},
+              {"parameterName": "b", "type": "DISCRETE", "discreteValues": [1, 2]}]
+    spec = make_spec(params, goal="MINIMIZE")
+    designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=0)
+    points = ([{"a": a, "b": 1} for a in range(1, 13) if a != 10]
+              + [{"a": a, "b": 2} for a in (1, 4, 8, 12)])
+    done = [TrialView(str(i), p, float((p["a"] - 5) ** 2 + 200 * (p["b"] - 1)))
+            for i, p in enumerate(points)]
+    designer.update(done, [])
+    assert designer.suggest(1) == [{"a": 10, "b": 1}]

@@ -76,3 +76,18 @@ class LogEI:
         std = math.sqrt(max(var, self.floor))
         value, g_mean, g_std = log_expected_improvement_grad(mean, std, self.best)
         return value, g_mean * d_mean + g_std * d_var / (2.0 * std)
+
+
+class LowMean:
+    """Minus the posterior mean, in the form the acquisition optimizer takes: where the model
+    expects the best result."""
+
+    def __init__(self, gp: Model) -> None:
+        self.gp = gp
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        return -self.gp.mean(rows)
+
+    def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
+        mean, grad = self.gp.mean_grad(row)
+        return -mean, -grad

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from tf_hptune.algorithms.base import Designer, PriorStudy
-from tf_hptune.algorithms.bayes.acquisition import LogEI
+from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
     GaussianProcess,
@@ -32,6 +32,7 @@ from tf_hptune.spec.model import ParamType
 MAX_TRAINING = 300  # trials the model is fitted to, at most
 MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
 LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
+VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
 
 
@@ -115,6 +116,10 @@ class BayesianDesigner(Designer):
                 row = self._optimizer.maximize(acquisition, anchors, taken)
                 if row is None:  # every point is taken: repeat the most promising one
                     row = self._optimizer.maximize(acquisition, anchors, set())
+                elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:
+                    # no new point can improve: EI's argmax would only chase variance, which
+                    # is largest where the model is surest of bad results
+                    row = self._optimizer.maximize(LowMean(believer), anchors, taken)
             if row is None:
                 break
             rows.append(row)
