@@ -175,6 +175,25 @@ def test_early_stopping_stops_clearly_bad_trials(tmp_path):
     assert study.best_trial.params == {"c": "aaaaaaa"}
 
 
+@pytest.mark.parametrize("mode", ["ok", "listen"])
+def test_a_stopped_trial_that_does_not_listen_gets_sigterm_at_once(tmp_path, mode):
+    # a grace far longer than the trials: only a trial that listens for STOP is waited for
+    spec = make_spec(
+        [{"parameterName": "c", "type": "CATEGORICAL",
+          "categoricalValues": ["aaaaaaa", "aaaaaa", "a"]}],
+        goal="MINIMIZE", hyperparameterMetricTag="loss", algorithm="GRID_SEARCH",
+        maxTrials=3, maxParallelTrials=1, enableTrialEarlyStopping=True)
+    study = Study(spec, store=open_store(tmp_path / "s.db"), name="job")
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
+                          user_args=("--steps", "100", "--sleep", "0.05", "--mode", mode))
+    assert Tuner(study, launch, poll_interval=0.05, grace=600.0).run() is State.SUCCEEDED
+    stopped = study.trials[2]
+    assert stopped.stopped_early and stopped.final_step < 10000
+    control = tmp_path / "out" / "tf_hptune" / "3"
+    assert (control / "LISTENING").exists() is (mode == "listen")
+    assert (tmp_path / "out" / "3" / "SIGTERM").exists() is (mode == "ok")
+
+
 def test_study_should_stop_answers_for_hand_driven_trials():
     spec = make_spec(PARAMS, goal="MINIMIZE", maxTrials=10, enableTrialEarlyStopping=True)
     study = Study(spec, seed=1)

@@ -17,12 +17,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from tf_hptune.channel import TrialPaths
+from tf_hptune.channel import TrialPaths, announce_listening
 from tf_hptune.channel.hypertune import DEFAULT_TAG, metric_file_path
 
 log = logging.getLogger("tf_hptune")
 
 _JOB_DIR_FLAGS = ("--job-dir", "--job_dir")
+
+
+_ANNOUNCED: set[str] = set()  # control dirs whose tuner knows this process listens
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,15 @@ class TrialContext:
         return TrialPaths(job_dir=Path(self.job_dir or ""), control_dir=Path(self.control_dir))
 
     def stop_requested(self) -> bool:
-        """Whether the tuner has asked this trial to stop (its STOP file exists)."""
+        """Whether the tuner has asked this trial to stop (its STOP file exists). The first
+        call tells the tuner that the trial listens, so it is not sent SIGTERM at once."""
         paths = self.paths
-        return paths is not None and paths.stop_file.exists()
+        if paths is None:
+            return False
+        if self.control_dir not in _ANNOUNCED:
+            announce_listening(paths.control_dir)
+            _ANNOUNCED.add(self.control_dir)
+        return paths.stop_file.exists()
 
 
 def trial_context() -> TrialContext:

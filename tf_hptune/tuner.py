@@ -276,10 +276,12 @@ class Tuner:
             elif run.stop_requested is None and new:
                 decision = self.study.stop_decision(run.trial_id)
                 if decision.should_stop:
-                    # The STOP file lets our hooks end training cleanly; trainers without
-                    # them get SIGTERM once the grace period has passed.
+                    # The STOP file lets our hooks end training cleanly within the grace
+                    # period; a trial without them (it never said it listens) gets SIGTERM now
                     run.stop_reason, run.stop_requested = decision.reason, now
                     run.channel.request_stop(decision.reason)
+                    if not run.channel.paths.listening_file.exists():
+                        self.launcher.terminate(run.handle, self.grace)
             elif run.stop_requested is not None and now - run.stop_requested > self.grace:
                 self.launcher.terminate(run.handle, self.grace)
         if self.on_poll:

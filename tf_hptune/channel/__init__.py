@@ -55,6 +55,11 @@ class TrialPaths:
     def stop_file(self) -> Path:
         return self.control_dir / "STOP"
 
+    @property
+    def listening_file(self) -> Path:
+        """Written by the trial side when something in the trial watches ``stop_file``."""
+        return self.control_dir / "LISTENING"
+
 
 class _TrialEventScanner(EventDirectoryScanner):
     """Event files under the trial's job dir and directly in the summary directories it
@@ -115,6 +120,15 @@ class TrialChannel:
     def request_stop(self, reason: str) -> None:
         self.paths.control_dir.mkdir(parents=True, exist_ok=True)
         self.paths.stop_file.write_text(reason + "\n", encoding="utf-8")
+
+
+def announce_listening(control_dir: str | os.PathLike[str]) -> None:
+    """Trial side: tell the tuner that this trial ends itself on STOP, so it waits the grace
+    period before SIGTERM. Trials that never say so get SIGTERM as soon as they are stopped."""
+    try:
+        (Path(control_dir) / "LISTENING").touch()
+    except OSError:  # no control dir: the trial then ends on SIGTERM, as any other
+        pass
 
 
 def stop_requested(control_dir: str | os.PathLike[str]) -> bool:

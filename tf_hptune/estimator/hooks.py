@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
+from tf_hptune.channel import announce_listening
 from tf_hptune.channel.events import EventDirectoryScanner
 from tf_hptune.context import note_outside_tuning, trial_context
 from tf_hptune.report import report
@@ -68,6 +69,7 @@ class StopHook(tf.compat.v1.train.SessionRunHook):
         self.check_secs = check_secs
         self.stopped = False
         self._next_check = 0.0
+        announce_listening(self.stop_file.parent)
 
     def after_create_session(self, session: Any, coord: Any) -> None:
         if self._stop_now(force=True):
