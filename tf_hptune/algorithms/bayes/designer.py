@@ -55,7 +55,6 @@ class BayesianDesigner(Designer):
         self._prior_rows = np.zeros((0, self.space.width))
         self._prior: Model | None = None
         self._prior_worst = np.zeros(len(self._design), dtype=bool)  # design rows to skip
-        self._min_results = 2  # finished trials the model needs
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
         """Related earlier jobs inform the study twice. In the initial design, their most
@@ -70,7 +69,6 @@ class BayesianDesigner(Designer):
         self._prior_rows = rows[: self.n_initial // 2]
         self._prior = fit_chain([level for study in self.priors
                                  if (level := self._prior_level(study)) is not None])
-        self._min_results = 2 if self._prior is None else 3
         if self._prior is not None:
             worst = np.quantile(self._prior.mean(self._prior.X), 1.0 - AVOID_FRACTION)
             self._prior_worst = self._prior.mean(self._design) > worst
@@ -99,7 +97,8 @@ class BayesianDesigner(Designer):
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
         rows: list[np.ndarray] = []
         # two results standardise to -1 and 1 whatever they are: too few to weigh a prior by
-        gp = self._fit(X, losses) if np.isfinite(losses).sum() >= self._min_results else None
+        needed = 2 if self._prior is None else 3
+        gp = self._fit(X, losses) if np.isfinite(losses).sum() >= needed else None
         anchors = np.vstack([X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]],
                              self._prior_rows[:3]])
         best = incumbent(gp) if gp is not None else 0.0
