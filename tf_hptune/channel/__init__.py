@@ -21,6 +21,8 @@ from tf_hptune.channel.jsonl import JsonlReader
 from tf_hptune.observe import read_summary_dirs
 
 CONTROL_DIR_NAME = "tf_hptune"
+STOP_NAME = "STOP"  # in the control dir: the tuner asks the trial to stop
+LISTENING_NAME = "LISTENING"  # in the control dir: the trial ends itself on STOP
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,12 @@ class TrialPaths:
 
     @property
     def stop_file(self) -> Path:
-        return self.control_dir / "STOP"
+        return self.control_dir / STOP_NAME
 
     @property
     def listening_file(self) -> Path:
         """Written by the trial side when something in the trial watches ``stop_file``."""
-        return self.control_dir / "LISTENING"
+        return self.control_dir / LISTENING_NAME
 
 
 class _TrialEventScanner(EventDirectoryScanner):
@@ -126,11 +128,11 @@ def announce_listening(control_dir: str | os.PathLike[str]) -> None:
     """Trial side: tell the tuner that this trial ends itself on STOP, so it waits the grace
     period before SIGTERM. Trials that never say so get SIGTERM as soon as they are stopped."""
     try:
-        (Path(control_dir) / "LISTENING").touch()
+        (Path(control_dir) / LISTENING_NAME).touch()
     except OSError:  # no control dir: the trial then ends on SIGTERM, as any other
         pass
 
 
 def stop_requested(control_dir: str | os.PathLike[str]) -> bool:
     """Trial side: has the tuner asked this trial to stop?"""
-    return (Path(control_dir) / "STOP").exists()
+    return (Path(control_dir) / STOP_NAME).exists()
