@@ -6,7 +6,10 @@ reaches its recorded evaluation points one by one, holds its slot until it ends 
 and a freed slot starts the next trial at once. At each new measurement of a running trial the
 rule decides from what is known at that moment only: the trial's curve so far and every other
 started trial's curve up to the current time (completed and stopped trials marked so). A
-stopped trial's final metric is its last value. Pure numpy (and Optuna for its pruners).
+stopped trial's final metric is its last value. The table also gives how far a stopped trial's
+last value, and the forecast final value the optimizer learns instead (``stopping.forecast``,
+from the curves finished by the job's end), lie from the final value it would have reached.
+Pure numpy (and Optuna for its pruners).
 
     .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--option threshold=0.1]
 """
@@ -27,6 +30,7 @@ import numpy as np
 
 from tf_hptune.spec.model import Goal
 from tf_hptune.stopping import STOPPERS, Curve, EarlyStopper, make_stopper
+from tf_hptune.stopping.forecast import forecast_finals
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_SETTINGS = ("40x5", "20x2")  # maxTrials x maxParallelTrials
@@ -184,6 +188,9 @@ class JobResult:
     duration: int  # simulated job length, in steps
     starts: dict[str, int]  # trial id to the simulated time it started
     finals: dict[str, Curve]  # trial id to its curve as it ended
+    # per stopped trial: relative error, against its recorded final value, of its last value
+    # and of the value the optimizer learns (its forecast, else its last value)
+    errors: tuple[tuple[float, float], ...] = ()
 
 
 def simulate_job(
@@ -229,6 +236,13 @@ def simulate_job(
 
     sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
     used = {tid: int(t.steps[t.seen - 1]) for tid, t in started.items()}
+    forecasts = forecast_finals([t.curve for t in started.values()])
+    errors = []
+    for tid, t in started.items():
+        if t.curve.stopped_early:
+            true, last = float(t.values[-1]), t.curve.points[-1][1]
+            errors.append((abs(last - true) / abs(true),
+                           abs(forecasts.get(tid, last) - true) / abs(true)))
     return JobResult(
         steps=sum(used.values()),
         compute=sum(
@@ -240,6 +254,7 @@ def simulate_job(
         duration=now,
         starts={tid: t.start for tid, t in started.items()},
         finals={tid: t.curve for tid, t in started.items()},
+        errors=tuple(errors),
     )
 
 
@@ -328,6 +343,8 @@ class Summary:
     median_gap: float  # median relative gap to no stopping's best (positive: worse)
     worst_gap: float
     stopped_per_job: float
+    last_error: float  # median relative error of stopped trials' last values
+    forecast_error: float  # the same, of what the optimizer learns from them
     seconds: float  # replay time
 
 
@@ -360,6 +377,9 @@ def compare(
         gaps = 0.0 + np.array(  # 0.0 + turns -0.0 into 0.0
             [sign * (r.best - b.best) / abs(b.best) for r, b in zip(results, baseline)]
         )
+        errors = np.array([e for r in results for e in r.errors]).reshape(-1, 2)
+        last_error, forecast_error = (np.median(errors, axis=0) if len(errors)
+                                      else (np.nan, np.nan))
         return Summary(
             rule=label,
             steps_saved=1.0 - sum(r.steps for r in results) / base_steps,
@@ -370,6 +390,8 @@ def compare(
             median_gap=float(np.median(gaps)),
             worst_gap=float(np.max(gaps)),
             stopped_per_job=float(np.mean([r.stopped for r in results])),
+            last_error=float(last_error),
+            forecast_error=float(forecast_error),
             seconds=seconds,
         )
 
@@ -383,16 +405,22 @@ def format_table(summaries: Sequence[Summary]) -> str:
     """A Markdown table of the summaries."""
     lines = [
         "| rule | steps saved | compute saved | job time saved | best within 0.5% "
-        "| best as good | median gap | worst gap | stopped / job | replay s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| best as good | median gap | worst gap | stopped / job | stopped: last value off "
+        "| forecast off | replay s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
         lines.append(
             f"| {s.rule} | {s.steps_saved:.1%} | {s.compute_saved:.1%} "
             f"| {s.duration_saved:.1%} | {s.within:.1%} | {s.as_good:.1%} | {s.median_gap:.3%} "
-            f"| {s.worst_gap:.2%} | {s.stopped_per_job:.1f} | {s.seconds:.1f} |"
+            f"| {s.worst_gap:.2%} | {s.stopped_per_job:.1f} | {_percent(s.last_error)} "
+            f"| {_percent(s.forecast_error)} | {s.seconds:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _percent(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.2%}"
 
 
 def parse_setting(text: str) -> tuple[int, int]:

@@ -69,3 +69,21 @@ def test_designer_sees_finished_and_running_trials():
     assert [v.trial_id for v in study.designer.completed] == ["1"]
     assert [v.trial_id for v in study.designer.running] == ["2"]
     assert study.designer.completed[0].value == 1.0
+
+
+def test_the_designer_learns_a_stopped_trials_forecast_not_its_early_value():
+    study = tf_hptune.Study(spec(maxTrials=6), seed=0)
+    trials = study.suggest(4)
+    # three trials end near 1.0 whatever their start; the fourth is stopped after one bad value
+    for t, start in zip(trials[:3], (1.3, 1.6, 1.2)):
+        for step, value in ((100, start), (200, 1.1), (300, 1.0)):
+            study.report(t.id, step, value)
+        study.complete(t.id)
+    study.report(trials[3].id, 100, 5.0)
+    stopped = study.complete(trials[3].id, stopped_early=True, reason="rule")
+    assert stopped.final_value == 5.0  # the reported final metric stays the last value
+    study.suggest(1)
+    (view,) = [v for v in study.designer.completed if v.trial_id == trials[3].id]
+    assert view.value == 5.0 and view.forecast is not None
+    assert abs(view.estimate - 1.0) < abs(view.value - 1.0) / 4
+    assert all(v.estimate == v.value for v in study.designer.completed if not v.stopped_early)

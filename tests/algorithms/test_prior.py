@@ -68,6 +68,24 @@ def test_transfer_picks_exactly_the_jobs_the_rule_names(tmp_path):
     assert [p.job_name for p in again.priors] == info["learned_from"]
 
 
+def test_an_earlier_jobs_stopped_trials_inform_at_their_forecast(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    study = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=4),
+                  store=store, name="job_1", seed=0)
+    a, b, d, c = study.suggest(4)
+    for t, start in ((a, 2.0), (b, 3.0), (d, 2.5)):
+        study.report_many(t.id, [(100, start), (200, 1.2), (300, 1.0)])
+        study.complete(t.id)
+    study.report(c.id, 100, 9.0)
+    study.complete(c.id, stopped_early=True)
+    study.finish(State.SUCCEEDED)
+    new = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
+                store=store, name="job_2", seed=0)
+    (prior,) = new.priors
+    view = {t.trial_id: t for t in prior.trials}[c.id]
+    assert view.value == 9.0 and view.estimate == pytest.approx(1.0)
+
+
 def test_a_resumed_job_does_not_count_as_a_prior(tmp_path):
     store = open_store(tmp_path / "s.db")
     ended(store, "job_1")

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from tf_hptune.algorithms.base import PriorStudy, TrialView
+from tf_hptune.algorithms.base import PriorStudy, views_of
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec
 from tf_hptune.spec.model import Goal
-from tf_hptune.store import JobRecord, State, Store
+from tf_hptune.store import JobRecord, Store
 
 
 def similar_names(new: str, earlier: str) -> bool:
@@ -39,13 +39,9 @@ def is_related(new_name: str, spec: StudySpec, job: JobRecord) -> bool:
 
 
 def prior_study(store: Store, job: JobRecord) -> PriorStudy:
-    """``job``'s trials that ended with a finite metric."""
-    trials = tuple(
-        TrialView(t.trial_id, t.params, value=t.final_value, stopped_early=t.stopped_early)
-        for t in store.list_trials(job.name)
-        if t.state is State.SUCCEEDED and t.final_value is not None
-        and math.isfinite(t.final_value)
-    )
+    """``job``'s trials that ended with a finite metric (stopped ones with their forecast)."""
+    trials = tuple(view for view in views_of(store.list_trials(job.name))
+                   if view.value is not None and math.isfinite(view.value))
     return PriorStudy(job.name, load_spec(job.config).params, trials)
 
 
@@ -88,8 +84,8 @@ def prior_rows(
     ranked: list[tuple[float, np.ndarray]] = []
     sign = 1.0 if goal is Goal.MINIMIZE else -1.0
     for study in priors:
-        trials = sorted((t for t in study.trials if t.value is not None),
-                        key=lambda t: sign * t.value)  # type: ignore[operator]
+        trials = sorted((t for t in study.trials if t.estimate is not None),
+                        key=lambda t: sign * t.estimate)  # type: ignore[operator]
         for rank, trial in enumerate(trials):
             ranked.append(((rank + 0.5) / len(trials), positions(space, trial.params)))
     if not ranked:

@@ -9,14 +9,7 @@ from scipy.stats import norm
 
 from tf_hptune.spec.model import Goal
 from tf_hptune.stopping.base import KEEP, Curve, EarlyStopper, StopDecision
-
-
-def value_at(points: Sequence[tuple[int, float]], step: int) -> float | None:
-    """The curve's value at ``step``, linearly interpolated; None before its first point."""
-    steps = np.array([p[0] for p in points], dtype=float)
-    if step < steps[0]:
-        return None
-    return float(np.interp(step, steps, [p[1] for p in points]))
+from tf_hptune.stopping.forecast import SMOOTH, predict_final, recent, values_at
 
 
 def _noise(curves: Sequence[Curve], loss: Callable[[float], float]) -> float:
@@ -32,10 +25,11 @@ class CurveStopper(EarlyStopper):
     """Each completed trial c gives one prediction of this trial's final loss: its current loss
     plus c's change from the same step to its end. The predictions form a kernel density;
     the trial stops when the probability that its final loss beats the best completed final
-    loss is below ``threshold``."""
+    loss is below ``threshold``. The reason quotes the trial's forecast final value
+    (``stopping.forecast``, the value the optimizer learns from)."""
 
     def __init__(
-        self, goal: Goal, *, threshold: float = 0.3, smooth: int = 3, **kwargs: float
+        self, goal: Goal, *, threshold: float = 0.3, smooth: int = SMOOTH, **kwargs: float
     ) -> None:
         super().__init__(goal, **kwargs)  # type: ignore[arg-type]
         self.threshold = threshold
@@ -44,30 +38,29 @@ class CurveStopper(EarlyStopper):
     def _decide(self, trial: Curve, completed: Sequence[Curve], horizon: int) -> StopDecision:
         # The trial's current level: the mean of its last few values (evaluations are noisy),
         # compared with each peer's mean at the same steps.
-        recent = trial.points[-self.smooth:]
-        steps = [s for s, _ in recent]
-        current = float(np.mean([self.loss(v) for _, v in recent]))
+        steps, level = recent(trial, self.smooth)
+        current = self.loss(level)
         # Peers stopped early never reached their end: their change to the end is unknown.
         finished = [c for c in completed if not c.stopped_early] or list(completed)
-        deltas = []
-        for c in finished:
-            at = [value_at(c.points, s) for s in steps]
-            if None not in at:
-                level = float(np.mean([self.loss(v) for v in at]))  # type: ignore[arg-type]
-                deltas.append(self.loss(c.points[-1][1]) - level)
+        levels = np.array([self.loss(float(np.mean(values_at(c.points, steps))))
+                           for c in finished])
+        finals = np.array([self.loss(c.points[-1][1]) for c in finished])
+        ok = np.isfinite(levels)
+        levels, finals = levels[ok], finals[ok]
+        deltas = finals - levels
         if len(deltas) < self.min_completed:
             return KEEP
-        predictions = current + np.array(deltas)
+        predictions = current + deltas
         best = min(self.loss(c.points[-1][1]) for c in completed)
         spread = float(np.std(predictions))
         width = max(spread * len(predictions) ** -0.2, _noise(finished, self.loss),
                     1e-3 * max(abs(best), 1e-12))
         p_beat = float(np.mean(norm.cdf((best - predictions) / width)))
         if p_beat < self.threshold:
-            predicted = self.loss(float(np.median(predictions)))
+            forecast = self.loss(predict_final(current, levels, finals))
             return StopDecision(
                 True,
-                f"learning-curve rule: predicted final value {predicted:.6g} has probability "
-                f"{p_beat:.3f} of beating the best {self.loss(best):.6g}",
+                f"learning-curve rule: probability {p_beat:.3f} of beating the best "
+                f"{self.loss(best):.6g} (forecast final value {forecast:.6g})",
             )
         return KEEP

@@ -76,13 +76,13 @@ class BayesianDesigner(Designer):
     def _prior_level(self, study: PriorStudy) -> tuple[np.ndarray, np.ndarray, Columns] | None:
         """An earlier job's rows (unclipped), warped losses and columns, where the columns of
         parameters that job lacked weigh nothing (its model is flat along them)."""
-        trials = [t for t in study.trials if t.value is not None]
+        trials = [t for t in study.trials if t.estimate is not None]
         known = {p.name for p in study.params}
         present = np.array([d.name in known for d in self.space.dimensions])
         if len(trials) < 2 or not present.any():
             return None
         X = np.nan_to_num(np.array([positions(self.space, t.params) for t in trials]), nan=0.0)
-        losses = np.array([self.loss(t.value) for t in trials])  # type: ignore[arg-type]
+        losses = np.array([self.loss(t.estimate) for t in trials])  # type: ignore[arg-type]
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
         columns = Columns(self._columns.owner,
                           self._columns.weight * present[self._columns.owner])
@@ -91,7 +91,9 @@ class BayesianDesigner(Designer):
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
         X = np.array([self.space.encode(t.params) for t in done]).reshape(-1, self.space.width)
-        losses = np.array([np.nan if t.value is None else self.loss(t.value) for t in done])
+        # a trial stopped early counts at its forecast final value, not its early last value
+        losses = np.array([np.nan if t.estimate is None else self.loss(t.estimate)
+                           for t in done])
         losses[~np.isfinite(losses)] = np.nan
         pending = [self.space.encode(t.params) for t in self.running]
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
