@@ -108,6 +108,34 @@ def test_stopped_trials_keep_their_last_value_and_free_their_slot():
     assert result.compute == pytest.approx(20.0 * 15 / 25 + 10.0 + 40.0)
 
 
+class StopAtSecondPoint:
+    """Stops the trials ``ids`` at their second measurement."""
+
+    def __init__(self, ids: set[str]) -> None:
+        self.ids = ids
+
+    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
+        return StopDecision(trial.trial_id in self.ids and len(trial.points) == 2, "test")
+
+
+def test_stopped_trials_errors_and_the_worst_trial_are_measured_against_their_curves():
+    # configuration c ends at 10 + c, each curve 0.4 above its end at its second point
+    steps = [[10, 20, 30, 40]] * 6
+    curves = replay.CurveSet("synthetic", "loss", Goal.MINIMIZE,
+                             [np.asarray(s) for s in steps],
+                             [10.0 + c + np.array([1.0, 0.4, 0.1, 0.0]) for c in range(6)],
+                             np.ones(6))
+    order = [0, 1, 2, 3, 4, 5]
+    stop = replay.StopperPolicy(StopAtSecondPoint({"4", "5", "6"}))
+    result = replay.simulate_job(curves, order, 6, stop)
+    # the last values are 0.4 off; the finished curves, all parallel, forecast the end exactly
+    assert [e[0] for e in result.errors] == pytest.approx([0.4 / 13, 0.4 / 14, 0.4 / 15])
+    assert [e[1] for e in result.errors] == pytest.approx([0.0] * 3, abs=1e-12)
+    assert result.worst == pytest.approx(15.4) and result.best == pytest.approx(10.0)
+    none = replay.simulate_job(curves, order, 6, replay.NoStopping())
+    assert none.errors == () and none.worst == pytest.approx(15.0)
+
+
 def test_no_stopping_consumes_every_step_of_every_curve():
     curves = make_curves(STEPS, Goal.MAXIMIZE)
     order = replay.draw_order(len(curves), 6, seed=3, job=1)
@@ -136,6 +164,8 @@ def test_a_rule_that_always_stops_after_the_first_point_saves_the_rest(monkeypat
     assert always.steps_saved == pytest.approx(0.9)
     assert always.compute_saved == pytest.approx(0.9)
     assert always.stopped_per_job == 8.0
+    # minimising values that grow along each curve: the first value is never the worse one
+    assert always.worst_raised == 0.0 and np.isnan(none.last_error)
 
     # With curves of different lengths, each trial keeps exactly its first step.
     curves = make_curves(STEPS)
