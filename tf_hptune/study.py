@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, TrialView, make_designer
-from tf_hptune.algorithms.base import PriorStudy, record_curve, views_of
+from tf_hptune.algorithms.base import PriorStudy, views_of
 from tf_hptune.algorithms.prior import find_prior_studies, prior_study
 from tf_hptune.errors import JobNotFoundError, SpecError, StoreError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping import KEEP, EarlyStopper, StopDecision, make_stopper
+from tf_hptune.stopping import KEEP, Curve, EarlyStopper, StopDecision, make_stopper
 from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store
 from tf_hptune.store.sqlite import SqliteStore
 
@@ -162,7 +162,7 @@ class Study:
         stopping."""
         if self.stopper is None:
             return KEEP
-        curves = {t.trial_id: record_curve(t) for t in self.trials if t.state is not State.FAILED
+        curves = {t.trial_id: _curve(t) for t in self.trials if t.state is not State.FAILED
                   and t.state is not State.CANCELLED}
         if trial_id not in curves:
             return KEEP
@@ -280,6 +280,11 @@ def _resume_chain(store: Store, name: str | None) -> list[str]:
 
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _curve(t: TrialRecord) -> Curve:
+    return Curve(t.trial_id, tuple((m.step, m.value) for m in t.measurements),
+                 completed=t.state is State.SUCCEEDED, stopped_early=t.stopped_early)
 
 
 def _views(trials: Sequence[TrialRecord]) -> tuple[list[TrialView], list[TrialView]]:

@@ -16,8 +16,7 @@ from tf_hptune.store import State, TrialRecord
 @dataclass(frozen=True)
 class TrialView:
     """A trial as a Designer sees it. ``value`` is the final metric as reported (not negated);
-    it is None for a failed trial or one still running. ``forecast``: for a trial stopped
-    early, its expected final value (``stopping.forecast``), when there is one."""
+    it is None for a failed trial or one still running."""
 
     trial_id: str
     params: Mapping[str, Any]
@@ -25,34 +24,31 @@ class TrialView:
     failed: bool = False
     stopped_early: bool = False
     measurements: tuple[tuple[int, float], ...] = field(default=(), compare=False)
-    forecast: float | None = None
-
-    @property
-    def estimate(self) -> float | None:
-        """What a model should learn as the trial's result: its forecast final value if it
-        was stopped early (its last value is an early, partial one), else its final value."""
-        return self.forecast if self.forecast is not None else self.value
-
-
-def record_curve(t: TrialRecord) -> Curve:
-    """A stored trial's measurements as an early-stopping ``Curve``."""
-    return Curve(t.trial_id, tuple((m.step, m.value) for m in t.measurements),
-                 completed=t.state is State.SUCCEEDED, stopped_early=t.stopped_early)
 
 
 def views_of(records: Sequence[TrialRecord]) -> list[TrialView]:
-    """The designer's view of each stored trial, a trial stopped early with its forecast."""
-    forecasts = forecast_finals([record_curve(t) for t in records if t.state is State.SUCCEEDED])
+    """The designer's view of each stored trial."""
     return [
         TrialView(
             t.trial_id, t.params,
             value=t.final_value if t.state is State.SUCCEEDED else None,
             failed=t.state is State.FAILED, stopped_early=t.stopped_early,
             measurements=tuple((m.step, m.value) for m in t.measurements),
-            forecast=forecasts.get(t.trial_id),
         )
         for t in records
     ]
+
+
+def estimates(trials: Sequence[TrialView]) -> list[float | None]:
+    """What a model should learn as each trial's result: its final value, or for a trial
+    stopped early (whose last value is an early, partial one) its forecast final value from
+    the curves of the trials that ran to the end (``stopping.forecast``), when there is one."""
+    forecasts = forecast_finals([
+        Curve(t.trial_id, t.measurements, completed=t.value is not None,
+              stopped_early=t.stopped_early)
+        for t in trials if t.stopped_early or t.value is not None])
+    return [forecasts.get(t.trial_id, t.value) if t.value is not None else None
+            for t in trials]
 
 
 @dataclass(frozen=True)

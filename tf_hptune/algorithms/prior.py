@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tf_hptune.algorithms.base import PriorStudy, views_of
+from tf_hptune.algorithms.base import PriorStudy, estimates, views_of
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec
 from tf_hptune.spec.model import Goal
@@ -39,7 +39,7 @@ def is_related(new_name: str, spec: StudySpec, job: JobRecord) -> bool:
 
 
 def prior_study(store: Store, job: JobRecord) -> PriorStudy:
-    """``job``'s trials that ended with a finite metric (stopped ones with their forecast)."""
+    """``job``'s trials that ended with a finite metric."""
     trials = tuple(view for view in views_of(store.list_trials(job.name))
                    if view.value is not None and math.isfinite(view.value))
     return PriorStudy(job.name, load_spec(job.config).params, trials)
@@ -84,9 +84,10 @@ def prior_rows(
     ranked: list[tuple[float, np.ndarray]] = []
     sign = 1.0 if goal is Goal.MINIMIZE else -1.0
     for study in priors:
-        trials = sorted((t for t in study.trials if t.estimate is not None),
-                        key=lambda t: sign * t.estimate)  # type: ignore[operator]
-        for rank, trial in enumerate(trials):
+        # a trial stopped early ranks by its forecast final value
+        trials = sorted(((v, t) for t, v in zip(study.trials, estimates(study.trials))
+                         if v is not None), key=lambda pair: sign * pair[0])
+        for rank, (_, trial) in enumerate(trials):
             ranked.append(((rank + 0.5) / len(trials), positions(space, trial.params)))
     if not ranked:
         return np.zeros((0, space.width))

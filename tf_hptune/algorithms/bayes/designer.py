@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from tf_hptune.algorithms.base import Designer, PriorStudy
+from tf_hptune.algorithms.base import Designer, PriorStudy, estimates
 from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
@@ -76,13 +76,14 @@ class BayesianDesigner(Designer):
     def _prior_level(self, study: PriorStudy) -> tuple[np.ndarray, np.ndarray, Columns] | None:
         """An earlier job's rows (unclipped), warped losses and columns, where the columns of
         parameters that job lacked weigh nothing (its model is flat along them)."""
-        trials = [t for t in study.trials if t.estimate is not None]
+        trials = [(t, v) for t, v in zip(study.trials, estimates(study.trials)) if v is not None]
         known = {p.name for p in study.params}
         present = np.array([d.name in known for d in self.space.dimensions])
         if len(trials) < 2 or not present.any():
             return None
-        X = np.nan_to_num(np.array([positions(self.space, t.params) for t in trials]), nan=0.0)
-        losses = np.array([self.loss(t.estimate) for t in trials])  # type: ignore[arg-type]
+        X = np.nan_to_num(np.array([positions(self.space, t.params) for t, _ in trials]),
+                          nan=0.0)
+        losses = np.array([self.loss(v) for _, v in trials])
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
         columns = Columns(self._columns.owner,
                           self._columns.weight * present[self._columns.owner])
@@ -92,8 +93,7 @@ class BayesianDesigner(Designer):
         done = self.completed
         X = np.array([self.space.encode(t.params) for t in done]).reshape(-1, self.space.width)
         # a trial stopped early counts at its forecast final value, not its early last value
-        losses = np.array([np.nan if t.estimate is None else self.loss(t.estimate)
-                           for t in done])
+        losses = np.array([np.nan if v is None else self.loss(v) for v in estimates(done)])
         losses[~np.isfinite(losses)] = np.nan
         pending = [self.space.encode(t.params) for t in self.running]
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
