@@ -168,6 +168,9 @@ def test_noisy_objective_does_not_collapse_onto_one_point():
 def test_noisy_objective_batches_stay_spread_out():
     # Pending points enter the model as exact values of f: with a noisy model, a batch would
     # otherwise pile onto one spot, since noise keeps the variance up next to each fantasy.
+    # (Late in the run the batch keeps to where the model still sees a chance to improve,
+    # near the optimum, so its points may be close: 0.003 apart at the closest, in unit space,
+    # over four seeds; without that restriction 0.0065.)
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
     rng = np.random.default_rng(1)
@@ -176,7 +179,7 @@ def test_noisy_objective_batches_stay_spread_out():
     for start in range(10, 30, 5):
         rows = np.array([space.encode(t.params) for t in done[start:start + 5]])
         gaps = np.sqrt(((rows[:, None] - rows[None]) ** 2).sum(-1))[np.triu_indices(5, 1)]
-        assert gaps.min() > 0.01, (start, gaps.min())
+        assert gaps.min() > 0.002, (start, gaps.min())
 
 
 def test_training_set_keeps_the_best_and_a_spread_of_the_rest():
@@ -213,3 +216,28 @@ def test_when_no_new_point_can_improve_it_takes_the_best_expected_not_the_most_u
             for i, p in enumerate(points)]
     designer.update(done, [])
     assert designer.suggest(1) == [{"a": 10, "b": 1}]
+
+
+def test_a_batch_does_not_spread_to_where_the_model_is_sure_of_worse_results():
+    # flat, slightly noisy results for b = 1 and 2, worse ones by ten noise sd at b = 3: once
+    # the batch's fantasies have used up the flat region's uncertainty, the untried b = 3
+    # points are the most uncertain, but the model is sure they do worse (without the
+    # restriction to points that may improve, 12 of these 20 suggestions had b = 3)
+    params = [{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 30},
+              {"parameterName": "b", "type": "DISCRETE", "discreteValues": [1, 2, 3]}]
+    spec = make_spec(params, goal="MINIMIZE")
+    points = ([{"a": a, "b": b} for a in range(1, 31, 3) for b in (1, 2)]
+              + [{"a": a, "b": 3} for a in (4, 15, 26)])
+    running = [TrialView(f"r{i}", {"a": a, "b": b})
+               for i, (a, b) in enumerate([(5, 1), (12, 2), (20, 1), (27, 2)])]
+    at_b3 = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        done = [TrialView(str(i), p, 1.0 + 0.01 * rng.standard_normal() + 0.1 * (p["b"] == 3))
+                for i, p in enumerate(points)]
+        designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=seed)
+        designer.update(done, running)
+        batch = designer.suggest(4)
+        assert len(batch) == 4
+        at_b3 += sum(p["b"] == 3 for p in batch)
+    assert at_b3 <= 3

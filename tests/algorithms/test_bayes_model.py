@@ -10,6 +10,7 @@ from scipy import optimize, stats
 from tests.conftest import make_spec
 from tf_hptune.algorithms.bayes.acquisition import (
     LogEI,
+    Relevant,
     log_expected_improvement,
     log_expected_improvement_grad,
 )
@@ -93,6 +94,27 @@ def test_prediction_and_acquisition_gradients_are_exact():
         assert optimize.check_grad(lambda z: acquisition.values(z[None])[0],
                                    lambda z: acquisition.value_grad(z)[1], x) < 1e-4 * (
             1 + np.abs(grad).sum())
+
+
+def test_relevant_keeps_the_acquisition_only_where_the_real_posterior_may_improve():
+    gp = fitted(n=12)
+    best = float(gp.y.min())
+    rows = np.random.default_rng(3).random((200, 2))
+    # fantasies: the same model conditioned on three pending points at their mean
+    pending = rows[:3]
+    believer = gp.condition(pending, gp.predict(pending)[0])
+    inner = LogEI(believer, best)
+    relevant = Relevant(inner, gp, best, kappa=1.0)
+    mean, var = gp.predict(rows)
+    may_improve = mean - np.sqrt(var) <= best
+    assert 0 < may_improve.sum() < len(rows)  # both kinds of point are there
+    got = relevant.values(rows)
+    assert np.array_equal(got[may_improve], inner.values(rows)[may_improve])
+    assert np.all(got[~may_improve] == -np.inf)
+    for x, ok in zip(rows[:20], may_improve[:20]):
+        value, grad = relevant.value_grad(x)
+        assert value == (inner.value_grad(x)[0] if ok else -np.inf)
+        assert np.array_equal(grad, inner.value_grad(x)[1] if ok else np.zeros(2))
 
 
 def test_ei_is_zero_where_the_posterior_has_no_variance():

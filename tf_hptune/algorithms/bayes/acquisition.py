@@ -78,6 +78,30 @@ class LogEI:
         return value, g_mean * d_mean + g_std * d_var / (2.0 * std)
 
 
+class Relevant:
+    """A batch member's acquisition: ``inner`` (log EI under the fantasies of the batch), but
+    only where the real posterior ``gp`` leaves the point a chance to improve: its mean less
+    ``kappa`` standard deviations at or below ``best``. Fantasies shrink the variance around
+    the points already in the batch, so without this the later members go wherever the model
+    is least sure, even where it is sure they do worse (the relevant region of batch
+    GP-UCB-PE, Contal et al., 2013). Elsewhere the value is -inf."""
+
+    def __init__(self, inner: LogEI, gp: Model, best: float, kappa: float) -> None:
+        self.inner, self.gp, self.best, self.kappa = inner, gp, best, kappa
+
+    def _relevant(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        return mean - self.kappa * np.sqrt(np.maximum(var, 0.0)) <= self.best
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        return np.where(self._relevant(*self.gp.predict(rows)), self.inner.values(rows), -np.inf)
+
+    def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = self.inner.value_grad(row)
+        if not self._relevant(*self.gp.predict(row[None, :]))[0]:
+            return -np.inf, np.zeros_like(grad)
+        return value, grad
+
+
 class LowMean:
     """Minus the posterior mean, in the form the acquisition optimizer takes: where the model
     expects the best result."""

@@ -4,8 +4,10 @@ A scrambled Halton design opens the study; after it, each suggestion maximises l
 improvement under a GP fitted to the warped losses. Failed trials count as the worst loss seen
 so far. Running trials and points already chosen for the batch enter the model at their
 posterior mean ("kriging believer"): the model's uncertainty there collapses, which pushes the
-rest of the batch elsewhere. Beyond ``MAX_TRAINING`` trials the model keeps the best ones and a
-spread-out subset of the rest, so a suggestion costs about the same at 1,000 trials as at 300.
+rest of the batch elsewhere, though only to points that the model without fantasies still
+gives a chance to improve (``acquisition.Relevant``). Beyond ``MAX_TRAINING`` trials the model
+keeps the best ones and a spread-out subset of the rest, so a suggestion costs about the same at
+1,000 trials as at 300.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from tf_hptune.algorithms.base import Designer, PriorStudy, estimates
-from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean
+from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean, Relevant
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
     GaussianProcess,
@@ -34,6 +36,7 @@ MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, a
 LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
 VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
+RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 
 
 class BayesianDesigner(Designer):
@@ -113,13 +116,15 @@ class BayesianDesigner(Designer):
                     fantasies = _at_mean(gp, pending + rows)
                     believer = gp.condition(*fantasies)
                     believed = min(best, float(fantasies[1].min()))
-                acquisition = LogEI(believer, believed)
+                acquisition: LogEI | Relevant = LogEI(believer, believed)
+                if pending or rows:
+                    acquisition = Relevant(acquisition, gp, best, RELEVANT_KAPPA)
                 row = self._optimizer.maximize(acquisition, anchors, taken)
                 if row is None:  # every point is taken: repeat the most promising one
                     row = self._optimizer.maximize(acquisition, anchors, set())
                 elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:
-                    # no new point can improve: EI's argmax would only chase variance, which
-                    # is largest where the model is surest of bad results
+                    # no new point can improve (or none is relevant): EI's argmax would only
+                    # chase variance, which is largest where the model is surest of bad results
                     row = self._optimizer.maximize(LowMean(believer), anchors, taken)
             if row is None:
                 break
