@@ -96,10 +96,9 @@ class Relevant:
         return np.where(self._relevant(*self.gp.predict(rows)), self.inner.values(rows), -np.inf)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = self.inner.value_grad(row)
         if not self._relevant(*self.gp.predict(row[None, :]))[0]:
-            return -np.inf, np.zeros_like(grad)
-        return value, grad
+            return -np.inf, np.zeros(len(row))
+        return self.inner.value_grad(row)
 
 
 class LowMean:
