@@ -64,7 +64,7 @@ def main() -> None:
         (pkg / "__init__.py").write_text("")
         (pkg / "task.py").write_text(TRAINER)
         store_path = Path(tmp) / "store.db"
-        study = Study(config(args.trials, args.parallel, args.algorithm),
+        study = Study.create(config(args.trials, args.parallel, args.algorithm),
                       store=open_store(store_path), name="load", seed=0)
         suggest_times: list[tuple[int, float]] = []
         designer_suggest = study.designer.suggest

@@ -34,9 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from functions import Function, suite  # noqa: E402
 
-from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, TrialView  # noqa: E402
+from tf_hptune.algorithms import BayesianDesigner, RandomDesigner  # noqa: E402
 from tf_hptune.space import SearchSpace  # noqa: E402
 from tf_hptune.spec import load_spec  # noqa: E402
+from tf_hptune.trial import Trial  # noqa: E402
 
 Point = dict[str, Any]
 
@@ -62,8 +63,8 @@ class Ours(Optimizer):
     def __init__(self, function: Function, seed: int) -> None:
         super().__init__(function, seed)
         spec = load_spec({"hyperparameters": {"params": function.params, "goal": "MINIMIZE"}})
-        self.designer = self.designer_type(spec, SearchSpace.from_spec(spec), seed)
-        self.trials: list[TrialView] = []
+        self.designer = self.designer_type(SearchSpace.from_spec(spec), spec.goal, seed)
+        self.trials: list[Trial] = []
 
     def ask(self, count: int) -> list[Point]:
         self.designer.update(self.trials, [])
@@ -71,7 +72,7 @@ class Ours(Optimizer):
 
     def tell(self, points: Sequence[Point], values: Sequence[float]) -> None:
         for p, v in zip(points, values):
-            self.trials.append(TrialView(str(len(self.trials) + 1), p, float(v)))
+            self.trials.append(Trial(str(len(self.trials) + 1), p, value=float(v)))
 
 
 class Random(Ours):

@@ -7,7 +7,7 @@ and a freed slot starts the next trial at once. At each new measurement of a run
 rule decides from what is known at that moment only: the trial's curve so far and every other
 started trial's curve up to the current time (completed and stopped trials marked so). A
 stopped trial's final metric is its last value. The table also gives how far a stopped trial's
-last value, and the forecast final value the optimizer learns instead (``stopping.forecast``,
+last value, and the forecast final value the optimizer learns instead (``tf_hptune.trial``,
 from the curves finished by the job's end), lie from the final value it would have reached,
 and in how many jobs the worst trial's final metric is worse than without stopping.
 Pure numpy (and Optuna for its pruners).
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping import STOPPERS, Curve, EarlyStopper, make_stopper
-from tf_hptune.stopping.forecast import forecast_finals
+from tf_hptune.stopping import STOPPERS, EarlyStopper, make_stopper
+from tf_hptune.trial import Trial, forecast_finals
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_SETTINGS = ("40x5", "20x2")  # maxTrials x maxParallelTrials
@@ -82,11 +82,11 @@ class Policy:
     def start(self, trial_id: str) -> None:
         """A trial starts."""
 
-    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+    def should_stop(self, trial: Trial, peers: Callable[[], list[Trial]]) -> bool:
         """Whether to stop ``trial`` after its newest point; ``peers()`` gives the others."""
         return False
 
-    def finish(self, trial: Curve) -> None:
+    def finish(self, trial: Trial) -> None:
         """A trial ended (``trial.completed``; ``trial.stopped_early`` if it was stopped)."""
 
 
@@ -101,7 +101,7 @@ class FirstWave(Policy):
     def __init__(self, parallel: int) -> None:
         self.parallel = parallel
 
-    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+    def should_stop(self, trial: Trial, peers: Callable[[], list[Trial]]) -> bool:
         return int(trial.trial_id) > self.parallel
 
 
@@ -111,7 +111,7 @@ class StopperPolicy(Policy):
     def __init__(self, stopper: EarlyStopper) -> None:
         self.stopper = stopper
 
-    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+    def should_stop(self, trial: Trial, peers: Callable[[], list[Trial]]) -> bool:
         return self.stopper.decide(trial, peers()).should_stop
 
 
@@ -129,20 +129,20 @@ class OptunaPolicy(Policy):
     def start(self, trial_id: str) -> None:
         self.trials[trial_id] = self.study.ask()
 
-    def should_stop(self, trial: Curve, peers: Callable[[], list[Curve]]) -> bool:
+    def should_stop(self, trial: Trial, peers: Callable[[], list[Trial]]) -> bool:
         optuna_trial = self.trials[trial.trial_id]
-        step, value = trial.points[-1]
+        step, value = trial.measurements[-1]
         optuna_trial.report(value, step)
         return optuna_trial.should_prune()
 
-    def finish(self, trial: Curve) -> None:
+    def finish(self, trial: Trial) -> None:
         from optuna.trial import TrialState
 
         optuna_trial = self.trials[trial.trial_id]
         if trial.stopped_early:
             self.study.tell(optuna_trial, state=TrialState.PRUNED)
         else:
-            step, value = trial.points[-1]
+            step, value = trial.measurements[-1]
             optuna_trial.report(value, step)  # the last point is never asked about
             self.study.tell(optuna_trial, value)
 
@@ -160,10 +160,10 @@ class _Trial:
     steps: np.ndarray
     values: np.ndarray
     seen: int = 0
-    curve: Curve = field(init=False)
+    curve: Trial = field(init=False)
 
     def __post_init__(self) -> None:
-        self.curve = Curve(self.trial_id, ())
+        self.curve = Trial(self.trial_id)
 
     @property
     def next_time(self) -> int:
@@ -172,10 +172,11 @@ class _Trial:
     def advance(self) -> None:
         self.seen += 1
         point = (int(self.steps[self.seen - 1]), float(self.values[self.seen - 1]))
-        self.curve = Curve(self.trial_id, self.curve.points + (point,))
+        self.curve = Trial(self.trial_id, measurements=self.curve.measurements + (point,))
 
     def end(self, stopped: bool) -> None:
-        self.curve = Curve(self.trial_id, self.curve.points, True, stopped)
+        self.curve = Trial(self.trial_id, measurements=self.curve.measurements,
+                           value=self.curve.measurements[-1][1], stopped_early=stopped)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class JobResult:
     stopped: int  # trials stopped early
     duration: int  # simulated job length, in steps
     starts: dict[str, int]  # trial id to the simulated time it started
-    finals: dict[str, Curve]  # trial id to its curve as it ended
+    finals: dict[str, Trial]  # trial id to its curve as it ended
     # per stopped trial: relative error, against its recorded final value, of its last value
     # and of the value the optimizer learns (its forecast, else its last value)
     errors: tuple[tuple[float, float], ...] = ()
@@ -214,7 +215,7 @@ def simulate_job(
             running.append(trial)
             policy.start(trial.trial_id)
 
-    def peers_of(trial_id: str) -> Callable[[], list[Curve]]:
+    def peers_of(trial_id: str) -> Callable[[], list[Trial]]:
         return lambda: [t.curve for t in started.values() if t.trial_id != trial_id]
 
     launch()
@@ -242,7 +243,7 @@ def simulate_job(
     errors = []
     for tid, t in started.items():
         if t.curve.stopped_early:
-            true, last = float(t.values[-1]), t.curve.points[-1][1]
+            true, last = float(t.values[-1]), t.curve.measurements[-1][1]
             errors.append((abs(last - true) / abs(true),
                            abs(forecasts.get(tid, last) - true) / abs(true)))
     return JobResult(
@@ -251,8 +252,8 @@ def simulate_job(
             curves.wall_seconds[t.config] * used[tid] / int(t.steps[-1])
             for tid, t in started.items()
         ),
-        best=sign * min(sign * t.curve.points[-1][1] for t in started.values()),
-        worst=sign * max(sign * t.curve.points[-1][1] for t in started.values()),
+        best=sign * min(sign * t.curve.measurements[-1][1] for t in started.values()),
+        worst=sign * max(sign * t.curve.measurements[-1][1] for t in started.values()),
         stopped=sum(t.curve.stopped_early for t in started.values()),
         duration=now,
         starts={tid: t.start for tid, t in started.items()},

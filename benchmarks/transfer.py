@@ -98,13 +98,13 @@ def run(family: Family, seed: int, trials: int, prior_trials: int, prior_algorit
         transfer: bool) -> list[float]:
     """The target job's values, in trial order."""
     store = SqliteStore(":memory:")
-    earlier = Study(spec(family.prior_params, prior_trials, prior_algorithm, True), store=store,
-                    name=f"{family.name}_job_1", seed=seed + 1000)
+    earlier = Study.create(spec(family.prior_params, prior_trials, prior_algorithm, True),
+                           store=store, name=f"{family.name}_job_1", seed=seed + 1000)
     for _ in range(prior_trials):
         (t,) = earlier.suggest(1)
         earlier.complete(t.id, family.prior(t.params), step=1)
     earlier.finish(State.SUCCEEDED)
-    study = Study(spec(family.target_params, trials, "ALGORITHM_UNSPECIFIED", transfer),
+    study = Study.create(spec(family.target_params, trials, "ALGORITHM_UNSPECIFIED", transfer),
                   store=store, name=f"{family.name}_job_2", seed=seed)
     values = []
     for _ in range(trials):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tf_hptune.spec import StudySpec, load_spec
+from tf_hptune.trial import Trial
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_PACKAGE = Path(__file__).resolve().parent / "fixtures" / "fake" / "trainer"
@@ -34,3 +35,10 @@ MIXED_PARAMS = [
 def mixed_spec() -> StudySpec:
     return make_spec(MIXED_PARAMS, goal="MINIMIZE", hyperparameterMetricTag="loss",
                      maxTrials=6, maxParallelTrials=2)
+
+
+def curve_trial(trial_id: str, points: tuple[tuple[int, float], ...], completed: bool = False,
+                stopped_early: bool = False) -> Trial:
+    """A trial given by its curve; a completed one's final value is its last point's."""
+    value = points[-1][1] if completed and points else None
+    return Trial(trial_id, measurements=tuple(points), value=value, stopped_early=stopped_early)

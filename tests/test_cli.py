@@ -187,3 +187,40 @@ def test_default_store_is_under_tf_hptune_home(job, tmp_path):
     assert (home / "store.db").exists()
     listed = cli("jobs", "list", env_extra={"TF_HPTUNE_HOME": str(home)}, check=0).stdout
     assert "job_1" in listed
+
+
+def test_the_early_stopping_rule_is_chosen_on_the_command_line(job):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--early-stopping-rule", "median",
+        "--stream-logs", check=0)
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
+    assert described["trainingInput"]["hyperparameters"]["earlyStoppingRule"] == "median"
+    proc = cli("jobs", "submit", "training", "job_2", *base, "--early-stopping-rule", "nope",
+               check=2)
+    assert "invalid choice: 'nope'" in proc.stderr and "median" in proc.stderr
+
+
+def test_cancelling_a_job_whose_tuner_is_gone_kills_its_trials_through_the_launcher(job):
+    from tf_hptune import jobs
+    from tf_hptune.launch import pid_alive
+
+    store, base = job(max_trials=2)
+    cli("jobs", "submit", "training", "job_1", *base, "--", "--mode", "hang", check=0)
+    s = open_store(store)
+    deadline = time.monotonic() + 30
+    while sum(t.state is State.RUNNING for t in s.list_trials("job_1")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    tuner = s.get_job("job_1").tuner_pid
+    os.kill(tuner, 9)  # the tuner dies; its trials run on in their own groups
+    while jobs.tuner_alive(s.get_job("job_1")):
+        time.sleep(0.05)
+    trials = s.list_trials("job_1")
+    assert all(pid_alive(t.pid) for t in trials)
+    proc = cli("jobs", "cancel", "job_1", "--store", store, check=0)
+    assert "CANCELLED" in proc.stdout
+    deadline = time.monotonic() + 10
+    while any(pid_alive(t.pid) for t in trials):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert all(t.state is State.CANCELLED for t in s.list_trials("job_1"))

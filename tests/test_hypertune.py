@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 
 import pytest
 
@@ -46,7 +45,7 @@ def test_only_the_latest_100_reports_are_kept(monkeypatch, tmp_path):
 
 
 def test_outside_a_tuner_nothing_is_written(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(context, "_said_outside", threading.Event())
+    monkeypatch.setattr(context, "_warned", set())
     no_trial_env(monkeypatch)
     monkeypatch.setenv("CLOUD_ML_HP_METRIC_FILE", str(tmp_path / "output.metrics"))
     with caplog.at_level(logging.WARNING, logger="tf_hptune"):

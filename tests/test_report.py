@@ -23,7 +23,7 @@ from tf_hptune.channel.hypertune import read_reports  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def fresh_notice(monkeypatch):
-    monkeypatch.setattr(context, "_said_outside", threading.Event())
+    monkeypatch.setattr(context, "_warned", set())
 
 
 def test_reports_reach_both_files_and_the_tuner(monkeypatch, tmp_path):

@@ -18,7 +18,7 @@ GRID = [{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},
 
 def finished_job(store, name="first", n=4, **hp):
     spec = make_spec(GRID, goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=n, **hp)
-    study = Study(spec, store=store, name=name, seed=0)
+    study = Study.create(spec, store=store, name=name, seed=0)
     for t in study.suggest(n):
         study.complete(t.id, float(t.params["a"]), step=10)
     study.finish(State.SUCCEEDED)
@@ -33,7 +33,7 @@ def resume_spec(previous="first", **hp):
 def test_resumed_job_reuses_spec_continues_numbering_and_counts_new_trials(tmp_path):
     store = open_store(tmp_path / "s.db")
     first = finished_job(store)
-    second = Study(resume_spec(), store=store, name="second", seed=1)
+    second = Study.create(resume_spec(), store=store, name="second", seed=1)
     assert second.spec.params == first.spec.params
     assert second.spec.goal is first.spec.goal and second.spec.metric_tag == "loss"
     new = second.suggest(5)
@@ -47,7 +47,7 @@ def test_resumed_job_reuses_spec_continues_numbering_and_counts_new_trials(tmp_p
 def test_grid_search_resumed_never_repeats_explored_points(tmp_path):
     store = open_store(tmp_path / "s.db")
     first = finished_job(store, algorithm="GRID_SEARCH")
-    second = Study(resume_spec(maxTrials=10, algorithm="GRID_SEARCH"), store=store,
+    second = Study.create(resume_spec(maxTrials=10, algorithm="GRID_SEARCH"), store=store,
                    name="second")
     new = second.suggest(10)
     before = {(t.params["a"], t.params["b"]) for t in first.trials}
@@ -58,11 +58,11 @@ def test_grid_search_resumed_never_repeats_explored_points(tmp_path):
 def test_chained_resumes_see_every_earlier_trial(tmp_path):
     store = open_store(tmp_path / "s.db")
     finished_job(store)
-    second = Study(resume_spec(), store=store, name="second")
+    second = Study.create(resume_spec(), store=store, name="second")
     for t in second.suggest(2):
         second.complete(t.id, 1.0)
     second.finish(State.SUCCEEDED)
-    third = Study(resume_spec("second"), store=store, name="third")
+    third = Study.create(resume_spec("second"), store=store, name="third")
     assert [t.id for t in third.suggest(2)] == ["7", "8"]
     assert len(third.designer.completed) == 6
 
@@ -79,20 +79,21 @@ def test_resume_errors(tmp_path, hp, path, message):
     store = open_store(tmp_path / "s.db")
     finished_job(store)
     if path is None:
-        assert Study(resume_spec(**hp), store=store, name="second").spec.goal.value == "MINIMIZE"
+        second = Study.create(resume_spec(**hp), store=store, name="second")
+        assert second.spec.goal.value == "MINIMIZE"
         return
     with pytest.raises(SpecError, match=message) as err:
-        Study(resume_spec(**hp), store=store, name="second")
+        Study.create(resume_spec(**hp), store=store, name="second")
     assert path in err.value.path
     assert [j.name for j in store.list_jobs()] == ["first"]  # nothing recorded
 
 
 def test_resuming_a_running_job_is_refused(tmp_path):
     store = open_store(tmp_path / "s.db")
-    running = Study(make_spec(GRID, maxTrials=3), store=store, name="first")
+    running = Study.create(make_spec(GRID, maxTrials=3), store=store, name="first")
     running.suggest(1)
     with pytest.raises(SpecError, match="still RUNNING"):
-        Study(resume_spec(), store=store, name="second")
+        Study.create(resume_spec(), store=store, name="second")
 
 
 def test_resume_through_the_cli(tmp_path):

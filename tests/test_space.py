@@ -95,10 +95,6 @@ def test_space_encode_decode_sample_and_args(mixed_spec):
         assert p["optimizer"] in ("adam", "sgd", "256 128 64")
     with pytest.raises(ValueError, match="length 7"):
         space.decode([0.5] * 3)
-    args = space.to_args({"nembeds": 7, "nnsize": 64, "learning-rate": 0.001,
-                          "momentum": 0.9, "optimizer": "256 128 64"})
-    assert args == ["--nembeds", "7", "--nnsize", "64", "--learning-rate", "0.001",
-                    "--momentum", "0.90000000000000002", "--optimizer", "256 128 64"]
 
 
 def test_sampling_is_uniform_on_log_scale_and_over_discrete_values():

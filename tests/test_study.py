@@ -7,9 +7,9 @@ import pytest
 
 import tf_hptune
 from tests.conftest import MIXED_PARAMS, make_spec
-from tf_hptune.algorithms.base import estimates
 from tf_hptune.errors import JobExistsError, StoreError
 from tf_hptune.store import State, open_store
+from tf_hptune.trial import estimates
 
 
 def spec(**hp):
@@ -17,7 +17,7 @@ def spec(**hp):
 
 
 def test_suggest_report_complete_in_memory():
-    study = tf_hptune.Study(spec(maxTrials=3), seed=0)
+    study = tf_hptune.Study.create(spec(maxTrials=3), seed=0)
     trials = study.suggest(2)
     assert [t.id for t in trials] == ["1", "2"] and all(t.state is State.QUEUED for t in trials)
     study.report("1", 100, 3.0)
@@ -33,7 +33,7 @@ def test_suggest_report_complete_in_memory():
 
 
 def test_failures_and_non_finite_values():
-    study = tf_hptune.Study(spec(maxTrials=4), seed=0)
+    study = tf_hptune.Study.create(spec(maxTrials=4), seed=0)
     a, b, c = study.suggest(3)
     assert study.fail(a.id, "out of memory").reason == "out of memory"
     failed = study.complete(b.id)
@@ -45,7 +45,7 @@ def test_failures_and_non_finite_values():
 
 def test_a_study_in_a_store_is_continued_by_load(tmp_path):
     path = tmp_path / "s.db"
-    study = tf_hptune.Study(spec(maxTrials=4), store=path, name="nb_job", seed=0)
+    study = tf_hptune.Study.create(spec(maxTrials=4), store=path, name="nb_job", seed=0)
     (t,) = study.suggest(1)
     study.complete(t.id, 0.5, step=7)
     again = tf_hptune.Study.load(path, "nb_job", seed=1)
@@ -53,17 +53,17 @@ def test_a_study_in_a_store_is_continued_by_load(tmp_path):
     assert [x.id for x in again.suggest(2)] == ["2", "3"]
     assert open_store(path).get_trial("nb_job", "1").final_value == 0.5
     with pytest.raises(JobExistsError):
-        tf_hptune.Study(spec(), store=path, name="nb_job")
+        tf_hptune.Study.create(spec(), store=path, name="nb_job")
 
 
 def test_unknown_trial_is_a_clear_error():
-    study = tf_hptune.Study(spec(), seed=0)
+    study = tf_hptune.Study.create(spec(), seed=0)
     with pytest.raises(StoreError, match="no trial '9'"):
         study.report("9", 1, 1.0)
 
 
 def test_designer_sees_finished_and_running_trials():
-    study = tf_hptune.Study(spec(maxTrials=5, algorithm="RANDOM_SEARCH"), seed=0)
+    study = tf_hptune.Study.create(spec(maxTrials=5, algorithm="RANDOM_SEARCH"), seed=0)
     a, b = study.suggest(2)
     study.complete(a.id, 1.0)
     study.suggest(1)
@@ -73,7 +73,7 @@ def test_designer_sees_finished_and_running_trials():
 
 
 def test_the_designer_learns_a_stopped_trials_forecast_not_its_early_value():
-    study = tf_hptune.Study(spec(maxTrials=6), seed=0)
+    study = tf_hptune.Study.create(spec(maxTrials=6), seed=0)
     trials = study.suggest(4)
     # three trials end near 1.0 whatever their start; the fourth is stopped after one bad value
     for t, start in zip(trials[:3], (1.3, 1.6, 1.2)):
@@ -88,3 +88,24 @@ def test_the_designer_learns_a_stopped_trials_forecast_not_its_early_value():
     learned = dict(zip([v.trial_id for v in views], estimates(views)))
     assert abs(learned[trials[3].id] - 1.0) < abs(5.0 - 1.0) / 4
     assert all(learned[v.trial_id] == v.value for v in views if not v.stopped_early)
+
+
+def test_a_study_is_given_its_designer_and_its_stopping_rule_by_name(tmp_path):
+    from tf_hptune.algorithms import RandomDesigner
+    from tf_hptune.errors import SpecError
+    from tf_hptune.stopping import MedianStopper
+
+    s = spec(maxTrials=3, enableTrialEarlyStopping=True)
+    study = tf_hptune.Study.create(s, designer=RandomDesigner, stopper="median", seed=0)
+    assert isinstance(study.designer, RandomDesigner)
+    assert isinstance(study.stopper, MedianStopper)
+    by_config = tf_hptune.Study.create(
+        spec(maxTrials=3, enableTrialEarlyStopping=True, earlyStoppingRule="median"),
+        store=tmp_path / "s.db", name="ruled")
+    assert isinstance(by_config.stopper, MedianStopper)
+    assert isinstance(tf_hptune.Study.load(tmp_path / "s.db", "ruled").stopper, MedianStopper)
+    with pytest.raises(SpecError, match=r"earlyStoppingRule.*unknown early-stopping rule"):
+        tf_hptune.Study.create(spec(earlyStoppingRule="patience"), store=tmp_path / "s.db",
+                               name="never")
+    with pytest.raises(KeyError):  # nothing was recorded
+        open_store(tmp_path / "s.db").get_job("never")

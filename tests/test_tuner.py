@@ -26,9 +26,9 @@ class CountingLauncher(LocalLauncher):
         self.live: set[str] = set()
         self.peak = 0
 
-    def start(self, command, resources):
-        handle = super().start(command, resources)
-        self.live.add(command.trial_id)
+    def start(self, request):
+        handle = super().start(request)
+        self.live.add(request.trial_id)
         self.peak = max(self.peak, len(self.live))
         return handle
 
@@ -41,7 +41,7 @@ class CountingLauncher(LocalLauncher):
 
 def run_job(tmp_path, user_args=(), launcher=None, trial_timeout=None, **hp):
     hp = {"goal": "MINIMIZE", "hyperparameterMetricTag": "loss", **hp}
-    study = Study(make_spec(PARAMS, **hp), store=open_store(tmp_path / "s.db"), name="job",
+    study = Study.create(make_spec(PARAMS, **hp), store=open_store(tmp_path / "s.db"), name="job",
                   seed=0)
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
                           user_args=tuple(user_args))
@@ -159,7 +159,7 @@ def test_early_stopping_stops_clearly_bad_trials(tmp_path):
           "categoricalValues": ["aaaaaaa", "aaaaaa", "aaaaaaaa", "a", "aa"]}],
         goal="MINIMIZE", hyperparameterMetricTag="loss", algorithm="GRID_SEARCH",
         maxTrials=5, maxParallelTrials=1, enableTrialEarlyStopping=True)
-    study = Study(spec, store=open_store(tmp_path / "s.db"), name="job")
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="job")
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
                           user_args=("--steps", "20", "--sleep", "0.1"))
     assert Tuner(study, launch, poll_interval=0.05, grace=0.5).run() is State.SUCCEEDED
@@ -183,7 +183,7 @@ def test_a_stopped_trial_that_does_not_listen_gets_sigterm_at_once(tmp_path, mod
           "categoricalValues": ["aaaaaaa", "aaaaaa", "a"]}],
         goal="MINIMIZE", hyperparameterMetricTag="loss", algorithm="GRID_SEARCH",
         maxTrials=3, maxParallelTrials=1, enableTrialEarlyStopping=True)
-    study = Study(spec, store=open_store(tmp_path / "s.db"), name="job")
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="job")
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
                           user_args=("--steps", "100", "--sleep", "0.05", "--mode", mode))
     assert Tuner(study, launch, poll_interval=0.05, grace=600.0).run() is State.SUCCEEDED
@@ -196,7 +196,7 @@ def test_a_stopped_trial_that_does_not_listen_gets_sigterm_at_once(tmp_path, mod
 
 def test_study_should_stop_answers_for_hand_driven_trials():
     spec = make_spec(PARAMS, goal="MINIMIZE", maxTrials=10, enableTrialEarlyStopping=True)
-    study = Study(spec, seed=1)
+    study = Study.create(spec, seed=1)
     for trial in study.suggest(3):
         for step in (100, 200, 300):
             study.report(trial.id, step, 1.0 + 1.0 / step)
@@ -205,7 +205,7 @@ def test_study_should_stop_answers_for_hand_driven_trials():
     study.report(bad.id, 100, 50.0)
     study.report(good.id, 100, 1.0)
     assert study.should_stop(bad.id) and not study.should_stop(good.id)
-    off = Study(make_spec(PARAMS, maxTrials=2), seed=1)
+    off = Study.create(make_spec(PARAMS, maxTrials=2), seed=1)
     (t,) = off.suggest(1)
     off.report(t.id, 100, 1e9)
     assert not off.should_stop(t.id)

@@ -1,38 +1,33 @@
 """``tf-hptune``: gcloud's ``ml-engine jobs`` commands, run on this machine.
 
-Thin: parses, calls the public API (Study, Tuner, Store), formats output.
+Thin: parses arguments, calls the job lifecycle (``tf_hptune.jobs``), formats output. It starts,
+signals and inspects no process.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
-from tf_hptune.errors import JobNameError, SpecError, TfHptuneError
-from tf_hptune.launch import LaunchConfig, make_private_dir, pid_alive
+from tf_hptune import jobs
+from tf_hptune.channel import TrialPaths
+from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
+from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower
-from tf_hptune.results import job_resource, trial_resource
+from tf_hptune.results import rfc3339, trial_resource
 from tf_hptune.spec import load_spec
+from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
 from tf_hptune.store import JobRecord, State, Store, check_job_name, open_store
 from tf_hptune.study import Study
-from tf_hptune.tuner import Progress, Tuner
+from tf_hptune.tuner import Progress
 
 PROG = "tf-hptune"
-
-
-class UsageError(TfHptuneError):
-    """Bad command-line input (exit status 2)."""
 
 
 # -- output helpers ------------------------------------------------------------------------
@@ -83,24 +78,9 @@ def _store(args: argparse.Namespace) -> Store:
     return open_store(args.store)
 
 
-def _launch_config(args: argparse.Namespace, training_input: dict[str, Any]) -> LaunchConfig:
-    """Flags win over the config's ``trainingInput`` (``pythonModule``, ``jobDir``, ``args``)."""
-    module = args.module_name or training_input.get("pythonModule")
-    job_dir = args.job_dir or training_input.get("jobDir")
-    user_args = args.user_args if args.user_args else list(training_input.get("args") or [])
-    missing = [flag for flag, v in (("--module-name", module), ("--job-dir", job_dir),
-                                    ("--package-path", args.package_path)) if not v]
-    if missing:
-        raise UsageError(f"missing {', '.join(missing)} (and no value in the config file)")
-    package = Path(args.package_path)
-    if not package.is_dir():
-        raise UsageError(f"--package-path {args.package_path!r} is not a directory")
-    if not all(isinstance(a, str) for a in user_args):
-        raise UsageError(f"trainingInput.args must be strings, got {user_args!r}")
-    if str(job_dir).startswith("gs://"):
-        raise UsageError(f"--job-dir {job_dir!r}: only local directories are supported")
-    return LaunchConfig(module=str(module), package_path=str(package.resolve()),
-                        job_dir=str(Path(job_dir).resolve()), user_args=tuple(user_args))
+def _options(args: argparse.Namespace) -> jobs.RunOptions:
+    return jobs.RunOptions(poll_interval=args.poll_interval, grace=args.grace,
+                           trial_timeout=args.trial_timeout, seed=args.seed)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -108,16 +88,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     spec = load_spec(args.config)  # nothing runs when the spec is wrong
     if args.no_transfer_learning:
         spec = dataclasses.replace(spec, enable_transfer_learning=False)
+    if args.early_stopping_rule:
+        spec = dataclasses.replace(spec, early_stopping_rule=args.early_stopping_rule)
     if spec.ignored_keys:
         print(f"Ignoring trainingInput keys with no local meaning: {', '.join(spec.ignored_keys)}",
               file=sys.stderr)
-    launch = _launch_config(args, dict(spec.training_input))
+    launch = jobs.launch_config(args.module_name, args.package_path, args.job_dir,
+                                args.user_args, dict(spec.training_input))
     store = _store(args)
-    Study(spec, store=store, name=args.job, launch=launch.to_dict())
+    jobs.submit(spec, store, args.job, launch, seed=args.seed)
     print(f"Job [{args.job}] submitted successfully.")
     if args.stream_logs:
         return _run_job(store, args.job, args, launch)
-    _spawn_background_tuner(store, args, launch)
+    jobs.start_background(args.store, args.job, launch.job_dir, _options(args))
     print("Your job is still active. You may view the status of your job with the command\n\n"
           f"  $ {PROG} jobs describe {args.job}\n\n"
           "or continue streaming the logs with the command\n\n"
@@ -126,40 +109,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tuner_argv(args: argparse.Namespace) -> list[str]:
-    argv = [sys.executable, "-m", "tf_hptune.cli", "jobs", "resume", args.job,
-            "--quiet", "--poll-interval", str(args.poll_interval), "--grace", str(args.grace)]
-    if args.store:
-        argv += ["--store", str(args.store)]
-    if args.trial_timeout is not None:
-        argv += ["--trial-timeout", str(args.trial_timeout)]
-    if args.seed is not None:
-        argv += ["--seed", str(args.seed)]
-    return argv
-
-
-def _spawn_background_tuner(store: Store, args: argparse.Namespace, launch: LaunchConfig) -> None:
-    """Run the job's tuner detached (its own session), logging to the job dir."""
-    control = Path(launch.job_dir) / CONTROL_DIR_NAME
-    make_private_dir(control)
-    fd = os.open(control / "tuner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        subprocess.Popen(_tuner_argv(args), stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                         start_new_session=True, close_fds=True)
-    finally:
-        os.close(fd)
-
-
 def _run_job(store: Store, name: str, args: argparse.Namespace,
              launch: LaunchConfig | None = None) -> int:
     """Run (or continue) a job's tuner in this process until the job ends."""
-    job = store.get_job(name)
-    if job.state.is_final:
-        raise UsageError(f"job {name!r} has already ended: {job.state.value}")
-    if job.tuner_pid and job.tuner_pid != os.getpid() and _is_tuner(job.tuner_pid):
-        raise UsageError(f"job {name!r} is still run by tuner process {job.tuner_pid}")
-    study = Study.load(store, name, seed=args.seed)
-    launch = launch or LaunchConfig.from_dict(job.launch)
     quiet = getattr(args, "quiet", False)
     printer = ProgressPrinter(sys.stderr)
     follower = LogFollower()
@@ -176,20 +128,18 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
             if printer.tty:
                 printer.draw()
 
-    tuner = Tuner(study, launch, poll_interval=args.poll_interval, grace=args.grace,
-                  trial_timeout=args.trial_timeout,
-                  on_progress=None if quiet else printer,
-                  on_poll=stream)
-    tuner.install_signal_handlers()
-    state = tuner.run()
+    study = jobs.run(store, name, _options(args), launch=launch,
+                     on_progress=None if quiet else printer, on_poll=stream)
+    job = store.get_job(name)
     if args.stream_logs:  # what the last trials wrote after the last poll
+        job_dir = job.launch["job_dir"]
         for t in study.trials:
-            for line in follower.read(t.trial_id, TrialPaths.for_trial(launch.job_dir,
-                                                                       t.trial_id), final=True):
+            for line in follower.read(t.trial_id, TrialPaths.for_trial(job_dir, t.trial_id),
+                                      final=True):
                 print(line)
     printer.done()
-    _print_outcome(store.get_job(name), study)
-    return 0 if state is State.SUCCEEDED else 1
+    _print_outcome(job, study)
+    return 0 if job.state is State.SUCCEEDED else 1
 
 
 def _print_outcome(job: JobRecord, study: Study) -> None:
@@ -204,71 +154,39 @@ def _print_outcome(job: JobRecord, study: Study) -> None:
         _dump(shown, "yaml", sys.stdout)
 
 
-def _is_tuner(pid: int) -> bool:
-    """Whether ``pid`` is a live tf-hptune process (guards against a reused pid)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        return b"hptune" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-
-
 def cmd_resume(args: argparse.Namespace) -> int:
     return _run_job(_store(args), args.job, args)
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    store = _store(args)
-    job = store.get_job(args.job)
-    _dump(job_resource(job, store.list_trials(args.job)), args.format, sys.stdout)
+    _dump(jobs.describe(_store(args), args.job), args.format, sys.stdout)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    jobs = _store(args).list_jobs()
+    listed = jobs.list_jobs(_store(args))
     if args.format != "table":
-        rows = [{"jobId": j.name, "state": j.state.value,
-                 "createTime": job_resource(j, [])["createTime"]} for j in jobs]
+        rows = [{"jobId": j.name, "state": j.state.value, "createTime": rfc3339(j.create_time)}
+                for j in listed]
         _dump(rows, args.format, sys.stdout)
         return 0
-    width = max([len("JOB_ID")] + [len(j.name) for j in jobs])
+    width = max([len("JOB_ID")] + [len(j.name) for j in listed])
     print(f"{'JOB_ID':<{width}}  {'STATUS':<10}  CREATED")
-    for j in reversed(jobs):  # newest first, as gcloud listed them
-        print(f"{j.name:<{width}}  {j.state.value:<10}  {job_resource(j, [])['createTime']}")
+    for j in listed:
+        print(f"{j.name:<{width}}  {j.state.value:<10}  {rfc3339(j.create_time)}")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    store = _store(args)
-    job = store.get_job(args.job)
-    if job.state.is_final:
-        raise UsageError(f"job {args.job!r} has already ended: {job.state.value}")
-    if job.tuner_pid and _is_tuner(job.tuner_pid):
-        os.kill(job.tuner_pid, signal.SIGTERM)  # the tuner cancels its own job
+    def cancelling() -> None:
         print(f"Cancelling job [{args.job}]: CANCELLING")
-        deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline:
-            state = store.get_job(args.job).state
-            if state.is_final:
-                print(f"Job [{args.job}]: {state.value}")
-                return 0 if state is State.CANCELLED else 1
-            time.sleep(0.2)
-        print(f"Job [{args.job}] is still {store.get_job(args.job).state.value}", file=sys.stderr)
+
+    state = jobs.cancel(_store(args), args.job, args.timeout, on_cancelling=cancelling)
+    if not state.is_final:
+        print(f"Job [{args.job}] is still {state.value}", file=sys.stderr)
         return 1
-    # No tuner runs this job (it crashed or never started): this process ends it.
-    study = Study.load(store, args.job)
-    for t in study.trials:
-        if not t.state.is_final:
-            if t.pid and pid_alive(t.pid):
-                try:
-                    os.killpg(t.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            study.fail(t.trial_id, "cancelled by the user", state=State.CANCELLED)
-    study.finish(State.CANCELLED)
-    print(f"Job [{args.job}]: CANCELLED")
-    return 0
+    print(f"Job [{args.job}]: {state.value}")
+    return 0 if state is State.CANCELLED else 1
 
 
 def cmd_stream_logs(args: argparse.Namespace) -> int:
@@ -325,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--job-dir", help="where trials write; trial N gets JOB_DIR/N")
     training.add_argument("--no-transfer-learning", action="store_true",
                           help="do not learn from similarly named earlier jobs")
+    training.add_argument("--early-stopping-rule", choices=sorted(STOPPERS),
+                          help="the early-stopping rule (with enableTrialEarlyStopping; "
+                               f"default: the config's earlyStoppingRule, else {DEFAULT_STOPPER})")
     _add_store(training)
     _add_run_options(training)
     training.set_defaults(func=cmd_submit)

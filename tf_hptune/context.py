@@ -17,15 +17,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from tf_hptune.channel import TrialPaths, announce_listening
-from tf_hptune.channel.hypertune import DEFAULT_TAG, metric_file_path
+from tf_hptune.channel import StopWatcher, TrialPaths
+from tf_hptune.channel.hypertune import metric_file_path
+from tf_hptune.names import DEFAULT_METRIC_TAG
 
 log = logging.getLogger("tf_hptune")
 
 _JOB_DIR_FLAGS = ("--job-dir", "--job_dir")
 
 
-_ANNOUNCED: set[str] = set()  # control dirs whose tuner knows this process listens
+_WATCHERS: dict[str, StopWatcher] = {}  # by control dir: one per trial in this process
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,17 @@ class TrialContext:
     def stop_requested(self) -> bool:
         """Whether the tuner has asked this trial to stop (its STOP file exists). The first
         call tells the tuner that the trial listens, so it is not sent SIGTERM at once."""
-        paths = self.paths
-        if paths is None:
-            return False
-        if self.control_dir not in _ANNOUNCED:
-            announce_listening(paths.control_dir)
-            _ANNOUNCED.add(self.control_dir)
-        return paths.stop_file.exists()
+        watcher = self.stop_watcher()
+        return watcher is not None and watcher.check(force=True)
+
+    def stop_watcher(self) -> StopWatcher | None:
+        """This trial's watcher of the tuner's stop requests (None outside a tuner); made
+        once per trial in a process."""
+        if self.control_dir is None:
+            return None
+        if self.control_dir not in _WATCHERS:
+            _WATCHERS[self.control_dir] = StopWatcher(self.control_dir)
+        return _WATCHERS[self.control_dir]
 
 
 def trial_context() -> TrialContext:
@@ -80,7 +85,7 @@ def trial_context() -> TrialContext:
     return TrialContext(
         trial_id=trial_id,
         job_id=env.get("CLOUD_ML_JOB_ID", ""),
-        metric_tag=env.get("CLOUD_ML_HP_METRIC_TAG") or DEFAULT_TAG,
+        metric_tag=env.get("CLOUD_ML_HP_METRIC_TAG") or DEFAULT_METRIC_TAG,
         job_dir=job_dir,
         hyperparameters=MappingProxyType(
             _json_object(env.get("TF_HPTUNE_PARAMS"), "TF_HPTUNE_PARAMS")
@@ -92,17 +97,23 @@ def trial_context() -> TrialContext:
     )
 
 
-_said_outside = threading.Event()
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(key: str, message: str, *args: Any) -> None:
+    """Log ``message`` the first time ``key`` is seen in this process."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning(message, *args)
 
 
 def note_outside_tuning(what: str) -> None:
     """Say once per process that reporters do nothing because no tuner runs this trial."""
-    if not _said_outside.is_set():
-        _said_outside.set()
-        log.warning(
-            "tf_hptune: not running as a trial of a tuning job (no CLOUD_ML_TRIAL_ID); "
-            "%s and the other tf_hptune reporters do nothing", what,
-        )
+    warn_once("outside", "tf_hptune: not running as a trial of a tuning job (no "
+              "CLOUD_ML_TRIAL_ID); %s and the other tf_hptune reporters do nothing", what)
 
 
 def _json_object(text: str | None, name: str) -> dict[str, Any]:
@@ -127,4 +138,4 @@ def _job_dir_from_argv(argv: list[str]) -> str | None:
     return found
 
 
-__all__ = ["TrialContext", "note_outside_tuning", "trial_context"]
+__all__ = ["TrialContext", "note_outside_tuning", "trial_context", "warn_once"]

@@ -47,3 +47,8 @@ class JobNameError(TfHptuneError, ValueError):
 
 class LaunchError(TfHptuneError):
     """A trial process could not be started."""
+
+
+class UsageError(TfHptuneError, ValueError):
+    """Bad input to a command or a lifecycle call: a flag, a path, a job in the wrong state
+    (exit status 2 in the CLI)."""

@@ -1,17 +1,14 @@
 """``ReportCallback``: a tf.keras ``model.fit`` trial that reports to the tuner and obeys it."""
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
 
-from tf_hptune.context import TrialContext, note_outside_tuning, trial_context
+from tf_hptune.channel import StopWatcher
+from tf_hptune.context import TrialContext, note_outside_tuning, trial_context, warn_once
 from tf_hptune.report import report
-
-log = logging.getLogger("tf_hptune")
 
 
 def logs_key(tag: str, logs: Mapping[str, Any]) -> str | None:
@@ -52,8 +49,7 @@ class ReportCallback(tf.keras.callbacks.Callback):
         self._ctx: TrialContext | None = None
         self._batches = 0
         self._last_bucket = 0
-        self._next_check = 0.0
-        self._warned: set[str] = set()
+        self._watcher: StopWatcher | None = None
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         ctx = trial_context()
@@ -63,6 +59,8 @@ class ReportCallback(tf.keras.callbacks.Callback):
             return
         self._ctx = ctx
         self.stopped = False
+        if ctx.control_dir is not None:
+            self._watcher = StopWatcher(ctx.control_dir, self.check_secs)
         self._batches = 0
         self._last_bucket = self._step() // self.every_n_batches if self.every_n_batches else 0
         self._check_stop(force=True)
@@ -94,21 +92,15 @@ class ReportCallback(tf.keras.callbacks.Callback):
         if self.monitor is None:
             key = logs_key(self._ctx.metric_tag, logs)
         if key is None:
-            if where not in self._warned:
-                self._warned.add(where)
-                log.warning("tf_hptune: ReportCallback found no %r in the %s logs %s",
-                            self.monitor or self._ctx.metric_tag, where, sorted(logs))
+            warn_once(f"ReportCallback:{where}:{self.monitor}",
+                      "tf_hptune: ReportCallback found no %r in the %s logs %s",
+                      self.monitor or self._ctx.metric_tag, where, sorted(logs))
             return
         report(self._ctx.metric_tag, logs[key], step, checkpoint_path="",
                caller="ReportCallback")
 
     def _check_stop(self, force: bool) -> None:
-        now = time.monotonic()
-        if self.stopped or (not force and now < self._next_check):
-            return
-        self._next_check = now + self.check_secs
-        if self._ctx is not None and self._ctx.stop_requested():
-            log.warning("tf_hptune: the tuner asked this trial to stop; ending training")
+        if self._watcher is not None and self._watcher.check(force):
             self.stopped = True
             self.model.stop_training = True
 

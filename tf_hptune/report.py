@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 from typing import SupportsFloat, SupportsInt
 
-from tf_hptune.channel.hypertune import DEFAULT_TAG, write_report
+from tf_hptune.channel.hypertune import write_report
 from tf_hptune.channel.jsonl import append_measurement
 from tf_hptune.context import note_outside_tuning, trial_context
+from tf_hptune.names import DEFAULT_METRIC_TAG
 
 _lock = threading.Lock()  # one rewrite of the hypertune file at a time in this process
 
@@ -40,7 +41,7 @@ def report(
     if not ctx.in_tuning_job:
         note_outside_tuning(caller)
         return False
-    tag = tag or DEFAULT_TAG
+    tag = tag or DEFAULT_METRIC_TAG
     value = float(value)
     step_int = int(step) if step is not None else 0
     with _lock:

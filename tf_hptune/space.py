@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tf_hptune.errors import TfHptuneError
+from tf_hptune.errors import SpecError, TfHptuneError
 from tf_hptune.spec.constraints import Constraint, parse_constraint
 from tf_hptune.spec.model import ParameterSpec, ParamType, ScaleType, StudySpec
 
@@ -104,18 +104,6 @@ class Dimension:
         if s.type is ParamType.DISCRETE:
             return _Scale(s.discrete_values[0], s.discrete_values[-1], s.scale_type)
         return _Scale(float(s.min_value), float(s.max_value), s.scale_type)  # type: ignore[arg-type]
-
-    @property
-    def cardinality(self) -> float:
-        """Number of feasible values (``inf`` for DOUBLE)."""
-        s = self.spec
-        if s.type is ParamType.DOUBLE:
-            return math.inf
-        if s.type is ParamType.INTEGER:
-            return int(s.max_value) - int(s.min_value) + 1  # type: ignore[arg-type]
-        if s.type is ParamType.DISCRETE:
-            return len(s.discrete_values)
-        return len(s.categorical_values)
 
     def values(self) -> list[Value]:
         """Every feasible value, in order (not for DOUBLE)."""
@@ -246,7 +234,16 @@ class SearchSpace:
 
     @classmethod
     def from_spec(cls, spec: StudySpec) -> "SearchSpace":
-        return cls(spec.params, spec.constraints)
+        """The spec's space; ``SpecError`` (at ``hyperparameters.constraints``) when no point
+        satisfies its constraints."""
+        space = cls(spec.params, spec.constraints)
+        if space.constraints:
+            try:
+                space.sample(np.random.default_rng(0))
+            except TfHptuneError as exc:
+                raise SpecError("hyperparameters.constraints", list(spec.constraints),
+                                str(exc)) from None
+        return space
 
     @property
     def slices(self) -> tuple[slice, ...]:
@@ -335,7 +332,7 @@ class SearchSpace:
 
     @property
     def grid_size(self) -> float:
-        return math.prod(d.cardinality for d in self.dimensions)
+        return math.prod(d.spec.cardinality for d in self.dimensions)
 
     def grid(self) -> Iterator[dict[str, Value]]:
         """Every feasible point of a space with no DOUBLE parameter, first parameter slowest."""
@@ -347,10 +344,3 @@ class SearchSpace:
             for combo, feasible in zip(chunk, ok):
                 if feasible:
                     yield dict(zip(names, combo))
-
-    def to_args(self, params: Mapping[str, Value]) -> list[str]:
-        """``--name value`` argv items, in spec order."""
-        out: list[str] = []
-        for d in self.dimensions:
-            out += [f"--{d.name}", format_value(params[d.name])]
-        return out

@@ -1,28 +1,31 @@
 """``Study``: ask/tell over a spec, a designer and a store, with no processes.
 
-The CLI's Tuner drives one of these; a notebook may drive one by hand.
+The Tuner drives one of these; a notebook may drive one by hand. A Study is the only object
+that writes its job to the store: the Tuner and the job lifecycle (``tf_hptune.jobs``) ask it.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
+import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tf_hptune.algorithms import Designer, TrialView, make_designer
-from tf_hptune.algorithms.base import PriorStudy, views_of
-from tf_hptune.algorithms.prior import find_prior_studies, prior_study
-from tf_hptune.errors import JobNotFoundError, SpecError, StoreError
+from tf_hptune.algorithms import Designer, make_designer
+from tf_hptune.errors import SpecError, StoreError
+from tf_hptune.history import LEARNED_FROM, History, resolve_resume, trial_of
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping import KEEP, Curve, EarlyStopper, StopDecision, make_stopper
+from tf_hptune.stopping import DEFAULT_STOPPER, KEEP, EarlyStopper, StopDecision, make_stopper
 from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store
-from tf_hptune.store.sqlite import SqliteStore
+from tf_hptune.trial import PriorStudy, Trial
 
 ACTIVE = (State.QUEUED, State.PREPARING, State.RUNNING, State.CANCELLING)
+
+DesignerFactory = Callable[[SearchSpace, Goal, "int | None"], Designer]
 
 
 def has_metric(t: TrialRecord) -> bool:
@@ -31,10 +34,9 @@ def has_metric(t: TrialRecord) -> bool:
 
 def sort_best_first(trials: Sequence[TrialRecord], goal: Goal) -> list[TrialRecord]:
     """Trials with a metric, best first, then those without, by id (as the service listed)."""
-    sign = 1.0 if goal is Goal.MINIMIZE else -1.0
     return sorted(
         trials,
-        key=lambda t: (0, sign * t.final_value, t.number) if has_metric(t)  # type: ignore[operator]
+        key=lambda t: (0, goal.loss(t.final_value), t.number) if has_metric(t)  # type: ignore[arg-type]
         else (1, 0.0, t.number),
     )
 
@@ -42,67 +44,99 @@ def sort_best_first(trials: Sequence[TrialRecord], goal: Goal) -> list[TrialReco
 class Study:
     """One tuning job's trials: ``suggest``, ``report``, ``complete`` / ``fail``.
 
-    ``store``: a ``Store``, a path to a store file, or None for an in-memory store. A new job
-    named ``name`` is created in it; use ``Study.load`` to continue an existing one.
-
-    A Study is its job's only writer, so it keeps the trials in memory and reads them from the
-    store only when it is created.
+    Made by ``Study.create`` (a new job) or ``Study.load`` (an existing one). A Study is its
+    job's only writer, so it keeps the trials in memory and reads them from the store only when
+    it is made.
     """
 
     def __init__(
         self,
-        spec: StudySpec | Mapping[str, Any] | str | os.PathLike[str],
+        store: Store,
+        name: str,
+        spec: StudySpec,
+        history: History,
         *,
         seed: int | None = None,
+        designer: DesignerFactory | None = None,
+        stopper: EarlyStopper | str | None = None,
+    ) -> None:
+        """Use ``create`` or ``load``; ``spec`` is already resolved (a resumed job's)."""
+        self.store = store
+        self.name = name
+        self.spec = spec
+        self.history = history
+        self.space = SearchSpace.from_spec(spec)
+        self._trials = {t.trial_id: t for t in store.list_trials(name)}
+        factory = designer or (lambda space, goal, s: make_designer(spec.algorithm, space, goal,
+                                                                    s))
+        self.designer: Designer = factory(self.space, spec.goal, seed)
+        self.designer.set_priors(history.priors)
+        self.stopper = _stopper(spec, stopper)
+
+    @classmethod
+    def create(
+        cls,
+        spec: StudySpec | Mapping[str, Any] | str | os.PathLike[str],
+        *,
         store: Store | str | os.PathLike[str] | None = None,
         name: str | None = None,
+        seed: int | None = None,
         launch: Mapping[str, Any] | None = None,
-        _existing: bool = False,
-    ) -> None:
-        self.spec = load_spec(spec)
-        self.store = _as_store(store)
-        self.name = name or time.strftime("study_%Y%m%d_%H%M%S")
-        if not _existing:
-            self.spec = _resolve_resume(self.spec, self.store)
-            self.store.create_job(self.name, spec_to_dict(self.spec), dict(launch or {}))
-        self._trials = {t.trial_id: t for t in self.store.list_trials(self.name)}
-        # Trials of the job this one resumes (and of the jobs that one resumed): explored
-        # already, numbered before ours, not counted in maxTrials.
-        chain = _resume_chain(self.store, self.spec.resume_previous_job_id)
-        self.previous_trials = [t for job in chain for t in self.store.list_trials(job)]
-        self.priors = self._priors(chain, fresh=not _existing)
-        self.space = SearchSpace.from_spec(self.spec)
-        self.designer: Designer = make_designer(self.spec, self.space, seed)
-        self.designer.set_priors(self.priors)
-        self.stopper: EarlyStopper | None = (
-            make_stopper(self.spec.goal) if self.spec.enable_early_stopping else None)
-
-    def _priors(self, chain: list[str], fresh: bool) -> list[PriorStudy]:
-        """A new job finds its related earlier jobs and records them; a continued one reads
-        that record, so it keeps learning from exactly the same jobs."""
-        if not fresh:
-            names = self.store.get_job(self.name).info.get("learned_from", [])
-            return [prior_study(self.store, self.store.get_job(n)) for n in names]
-        priors = []
-        if self.spec.enable_transfer_learning:
-            priors = find_prior_studies(self.store, self.name, self.spec, exclude=chain)
-        self.store.update_job(self.name, info={"learned_from": [p.job_name for p in priors]})
-        return priors
+        designer: DesignerFactory | None = None,
+        stopper: EarlyStopper | str | None = None,
+    ) -> "Study":
+        """A new job ``name`` (default ``study_<time>``) in ``store`` (a ``Store``, a path, or
+        None for an in-memory store). Everything is validated before the job is recorded: the
+        spec, the job it resumes, its search space and its stopping rule."""
+        store = _as_store(store)
+        name = name or time.strftime("study_%Y%m%d_%H%M%S")
+        spec = resolve_resume(load_spec(spec), store)
+        SearchSpace.from_spec(spec)
+        _stopper(spec, stopper)
+        history = History.for_new_job(store, name, spec)
+        store.create_job(name, spec_to_dict(spec), dict(launch or {}))
+        store.update_job(name, info={LEARNED_FROM: history.learned_from})
+        return cls(store, name, spec, history, seed=seed, designer=designer, stopper=stopper)
 
     @classmethod
     def load(
-        cls, store: Store | str | os.PathLike[str], name: str, *, seed: int | None = None
+        cls,
+        store: Store | str | os.PathLike[str],
+        name: str,
+        *,
+        seed: int | None = None,
+        designer: DesignerFactory | None = None,
+        stopper: EarlyStopper | str | None = None,
     ) -> "Study":
-        """The study of an existing job, to continue it."""
+        """The study of an existing job, to continue it; it learns from the same earlier jobs
+        as when it was created."""
         store = _as_store(store)
         job = store.get_job(name)
-        return cls(job.config, seed=seed, store=store, name=name, _existing=True)
+        spec = load_spec(job.config)
+        return cls(store, name, spec, History.for_job(store, job, spec), seed=seed,
+                   designer=designer, stopper=stopper)
+
+    def __enter__(self) -> "Study":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
 
     # -- reading ---------------------------------------------------------------------------
     @property
     def trials(self) -> list[TrialRecord]:
         """Every trial, in id order."""
         return list(self._trials.values())
+
+    @property
+    def priors(self) -> list[PriorStudy]:
+        """The related earlier jobs this one learns from, oldest first."""
+        return list(self.history.priors)
+
+    @property
+    def previous_trials(self) -> list[TrialRecord]:
+        """The trials of the jobs this one resumes (explored, numbered before its own)."""
+        return list(self.history.previous_trials)
 
     def trial(self, trial_id: str) -> TrialRecord:
         try:
@@ -123,10 +157,11 @@ class Study:
         count = min(count, self.spec.max_trials - len(trials))
         if count <= 0:
             return []
-        self.designer.update(*_views([*self.previous_trials, *trials]))
+        self.designer.update(*_split([*self.history.previous_trials, *trials]))
         if self.store.get_job(self.name).state is State.QUEUED:
             self.store.update_job(self.name, state=State.RUNNING, start_time=time.time())
-        next_id = max((t.number for t in [*self.previous_trials, *trials]), default=0) + 1
+        next_id = max((t.number for t in [*self.history.previous_trials, *trials]),
+                      default=0) + 1
         out = []
         for i, params in enumerate(self.designer.suggest(count)):
             trial = self.store.create_trial(self.name, str(next_id + i), params)
@@ -141,16 +176,17 @@ class Study:
 
     def report_many(self, trial_id: str, measurements: Sequence[tuple[int, float]]) -> int:
         """Measurements keyed by step (reading them twice is harmless); how many were new or
-        changed. Only those are written."""
-        known = {m.step: m.value for m in self.trial(trial_id).measurements}
+        changed."""
+        trial = self.trial(trial_id)
         now = time.time()
-        rows = [Measurement(int(s), float(v), now) for s, v in measurements
-                if int(s) not in known or not _same(known[int(s)], float(v))]
-        if not rows:
-            return 0
-        changed = self.store.add_measurements(self.name, trial_id, rows)
-        self._trials[trial_id] = self.store.get_trial(self.name, trial_id)
-        return changed
+        changed = self.store.add_measurements(
+            self.name, trial_id, [Measurement(int(s), float(v), now) for s, v in measurements])
+        if changed:
+            merged = {m.step: m for m in trial.measurements}
+            merged.update((m.step, m) for m in changed)
+            self._trials[trial_id] = dataclasses.replace(
+                trial, measurements=tuple(merged[s] for s in sorted(merged)))
+        return len(changed)
 
     def should_stop(self, trial_id: str) -> bool:
         """Whether the early-stopping rule would stop this trial now (False when off)."""
@@ -162,11 +198,11 @@ class Study:
         stopping."""
         if self.stopper is None:
             return KEEP
-        curves = {t.trial_id: _curve(t) for t in self.trials if t.state is not State.FAILED
-                  and t.state is not State.CANCELLED}
-        if trial_id not in curves:
+        peers = {t.trial_id: trial_of(t) for t in self.trials
+                 if t.state not in (State.FAILED, State.CANCELLED)}
+        if trial_id not in peers:
             return KEEP
-        return self.stopper.decide(curves[trial_id], list(curves.values()))
+        return self.stopper.decide(peers[trial_id], list(peers.values()))
 
     def update_trial(self, trial_id: str, **fields: Any) -> TrialRecord:
         """Write a trial's fields (see ``Store.update_trial``)."""
@@ -225,76 +261,57 @@ class Study:
             final_value=final.value if final else None, **fields,
         )
 
+    # -- the job itself --------------------------------------------------------------------
+    def attach_tuner(self, launch: Mapping[str, Any] | None = None) -> None:
+        """Record this process as the job's tuner (and how its trials are started)."""
+        fields: dict[str, Any] = {"tuner_pid": os.getpid(), "tuner_host": socket.gethostname()}
+        if launch is not None:
+            fields["launch"] = dict(launch)
+        self.store.update_job(self.name, **fields)
+
+    def set_error(self, message: str) -> None:
+        """The job's error, shown while its last trials wind down."""
+        self.store.update_job(self.name, error_message=message)
+
+    def set_cancelling(self) -> None:
+        if self.store.get_job(self.name).state is not State.CANCELLING:
+            self.store.update_job(self.name, state=State.CANCELLING)
+
     def finish(self, state: State, error_message: str | None = None) -> None:
         """End the job itself."""
         self.store.update_job(self.name, state=state, end_time=time.time(),
                               error_message=error_message)
 
 
+def _stopper(spec: StudySpec, stopper: EarlyStopper | str | None) -> EarlyStopper | None:
+    """The job's rule: an instance, a name, or the spec's choice; None when stopping is off.
+    An unknown name is a ``SpecError`` even then."""
+    if isinstance(stopper, EarlyStopper):
+        return stopper if spec.enable_early_stopping else None
+    name = stopper or spec.early_stopping_rule or DEFAULT_STOPPER
+    try:
+        rule = make_stopper(spec.goal, name)
+    except ValueError as e:
+        raise SpecError("hyperparameters.earlyStoppingRule", name, str(e)) from None
+    return rule if spec.enable_early_stopping else None
+
+
 def _as_store(store: Store | str | os.PathLike[str] | None) -> Store:
     if store is None:
-        return SqliteStore(":memory:")
+        return open_store(":memory:")
     if isinstance(store, Store):
         return store
     return open_store(store)
 
 
-def _resolve_resume(spec: StudySpec, store: Store) -> StudySpec:
-    """A resumed job's spec: goal, metric tag, params and constraints of the job it resumes
-    (which must exist and have ended), the rest from its own config."""
-    previous_name = spec.resume_previous_job_id
-    if previous_name is None:
-        return spec
-    where = "hyperparameters.resumePreviousJobId"
-    try:
-        previous_job = store.get_job(previous_name)
-    except JobNotFoundError as e:
-        raise SpecError(where, previous_name, f"no such job ({e})") from None
-    if not previous_job.state.is_final:
-        raise SpecError(where, previous_name,
-                        f"that job is still {previous_job.state.value}; wait for it to end")
-    previous = load_spec(previous_job.config)
-    default = StudySpec(params=())
-    for field, label in (("goal", "goal"), ("metric_tag", "hyperparameterMetricTag")):
-        mine, theirs = getattr(spec, field), getattr(previous, field)
-        if mine != getattr(default, field) and mine != theirs:
-            raise SpecError(f"hyperparameters.{label}", getattr(mine, "value", mine),
-                            f"conflicts with {getattr(theirs, 'value', theirs)!r} of resumed "
-                            f"job {previous_name!r}; leave it out")
-    if spec.params and spec.params != previous.params:
-        raise SpecError("hyperparameters.params", [p.name for p in spec.params],
-                        f"conflict with the params of resumed job {previous_name!r}; a resumed "
-                        "job reuses them, so leave params out")
-    return dataclasses.replace(spec, goal=previous.goal, metric_tag=previous.metric_tag,
-                               params=previous.params, constraints=previous.constraints)
-
-
-def _resume_chain(store: Store, name: str | None) -> list[str]:
-    """Job ``name`` and every job it resumed, oldest first."""
-    out: list[str] = []
-    while name is not None:
-        out.insert(0, name)
-        name = load_spec(store.get_job(name).config).resume_previous_job_id
-    return out
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
-
-
-def _curve(t: TrialRecord) -> Curve:
-    return Curve(t.trial_id, tuple((m.step, m.value) for m in t.measurements),
-                 completed=t.state is State.SUCCEEDED, stopped_early=t.stopped_early)
-
-
-def _views(trials: Sequence[TrialRecord]) -> tuple[list[TrialView], list[TrialView]]:
+def _split(trials: Sequence[TrialRecord]) -> tuple[list[Trial], list[Trial]]:
     """Designer's view: finished trials (cancelled ones teach nothing) and running ones."""
     completed, running = [], []
-    for t, view in zip(trials, views_of(trials)):
+    for t in trials:
         if t.state in ACTIVE:
-            running.append(view)
+            running.append(trial_of(t))
         elif t.state is not State.CANCELLED:
-            completed.append(view)
+            completed.append(trial_of(t))
     return completed, running
 
 

@@ -1,14 +1,15 @@
 """The Tuner: suggest while slots are free, launch, collect, reap, record, repeat.
 
-It is the only writer of its job in the store. It ends when ``maxTrials`` trials have finished
-(or the designer has nothing left), when the failure limit is passed, or on a cancel.
+It drives its job through the job's ``Study`` (the one writer of the job in the store). It ends
+when ``maxTrials`` trials have finished (or the designer has nothing left), when the failure
+limit is passed, or on a cancel.
 """
 from __future__ import annotations
 
+import enum
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,17 +17,17 @@ from dataclasses import dataclass, field
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
 from tf_hptune.errors import LaunchError, StoreError, TfHptuneError
 from tf_hptune.launch import (
+    UNKNOWN_EXIT,
     LaunchConfig,
     Launcher,
     LocalLauncher,
-    Resources,
-    TrialCommand,
     TrialHandle,
-    build_command,
+    TrialRequest,
+    build_request,
     make_private_dir,
 )
-from tf_hptune.launch.base import UNKNOWN_EXIT
 from tf_hptune.logs import log_tail
+from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
 
@@ -44,20 +45,27 @@ class Progress:
     metric_tag: str
 
 
+class Phase(enum.Enum):
+    """Where a running trial is in its life, as the Tuner sees it."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"  # the stopping rule stopped it: it succeeds with its last value
+    CANCELLED = "cancelled"  # the job is cancelled or failed: the trial is CANCELLED
+    TIMED_OUT = "timed out"  # past --trial-timeout: the trial FAILS
+
+
 @dataclass
 class _Running:
     trial_id: str
     handle: TrialHandle
     channel: TrialChannel
     started: float = field(default_factory=time.monotonic)
-    ending: State | None = None  # set when the tuner ends the trial: CANCELLED or FAILED
-    ending_reason: str | None = None
-    stop_reason: str | None = None  # set when the early-stopping rule stops the trial
-    stop_requested: float | None = None
+    phase: Phase = Phase.RUNNING
+    since: float = 0.0  # when the phase began (monotonic)
+    reason: str | None = None  # why the phase began
 
-    @property
-    def stopped_early(self) -> bool:
-        return self.stop_reason is not None
+    def enter(self, phase: Phase, reason: str) -> None:
+        self.phase, self.reason, self.since = phase, reason, time.monotonic()
 
 
 class JobDirInUseError(TfHptuneError):
@@ -86,7 +94,8 @@ def claim_job_dir(job_dir: str, job_name: str) -> None:
 
 
 class Tuner:
-    """Runs (or continues) the job of ``study`` with trials started by ``launcher``."""
+    """Runs (or continues) the job of ``study`` with trials started by ``launcher`` on the
+    resources of ``pool``."""
 
     def __init__(
         self,
@@ -94,6 +103,7 @@ class Tuner:
         launch: LaunchConfig,
         *,
         launcher: Launcher | None = None,
+        pool: ResourcePool | None = None,
         poll_interval: float = 1.0,
         grace: float = 10.0,
         trial_timeout: float | None = None,
@@ -103,6 +113,7 @@ class Tuner:
         self.study = study
         self.launch = launch
         self.launcher = launcher or LocalLauncher(launch.python)
+        self.pool = pool or ResourcePool()
         self.poll_interval = poll_interval
         self.grace = grace
         self.trial_timeout = trial_timeout
@@ -141,12 +152,8 @@ class Tuner:
             ) from e
 
     def _run(self) -> State:
-        name = self.study.name
-        claim_job_dir(self.launch.job_dir, name)
-        self.study.store.update_job(
-            name, tuner_pid=os.getpid(), tuner_host=socket.gethostname(),
-            launch=self.launch.to_dict(),
-        )
+        claim_job_dir(self.launch.job_dir, self.study.name)
+        self.study.attach_tuner(self.launch.to_dict())
         self._take_over_leftovers()
         while True:
             self._reap()
@@ -156,7 +163,7 @@ class Tuner:
             else:
                 failure = self._failure()
                 if failure:
-                    self.study.store.update_job(name, error_message=failure)
+                    self.study.set_error(failure)
                     if self._wind_down(State.FAILED, failure):
                         return State.FAILED
                 else:
@@ -173,8 +180,7 @@ class Tuner:
     def _succeed(self) -> State:
         self._report_progress()
         if self.study.best_trial is None:
-            msg = "no trial succeeded"
-            self.study.finish(State.FAILED, msg)
+            self.study.finish(State.FAILED, "no trial succeeded")
             return State.FAILED
         self.study.finish(State.SUCCEEDED)
         return State.SUCCEEDED
@@ -195,12 +201,11 @@ class Tuner:
 
     def _wind_down(self, state: State, reason: str) -> bool:
         """Terminate every running trial; once none is left, end the job. True when ended."""
-        name, store = self.study.name, self.study.store
-        if state is State.CANCELLED and store.get_job(name).state is not State.CANCELLING:
-            store.update_job(name, state=State.CANCELLING)
+        if state is State.CANCELLED:
+            self.study.set_cancelling()
         for run in self._running.values():
-            if run.ending is None:
-                run.ending, run.ending_reason = State.CANCELLED, reason
+            if run.phase is not Phase.CANCELLED and run.phase is not Phase.TIMED_OUT:
+                run.enter(Phase.CANCELLED, reason)
             self.launcher.terminate(run.handle, 0.0 if self._force else self.grace)
         if self._running:
             return False
@@ -219,15 +224,14 @@ class Tuner:
             if t.state is State.QUEUED:
                 self._start(t)
                 continue
-            cmd = self._command(t)
-            handle = self.launcher.adopt(cmd, t.pid) if t.pid else None
+            request = self._request(t, Resources())
+            handle = self.launcher.adopt(request, t.pid) if t.pid else None
             if handle is not None:
-                self._running[t.trial_id] = _Running(
-                    t.trial_id, handle, TrialChannel(cmd.paths, self.study.spec.metric_tag))
+                self._track(t.trial_id, handle, request)
             else:
                 why = ("its process was gone when the tuner restarted" if t.pid else
                        "the tuner stopped while starting it")
-                self.study.fail(t.trial_id, why, log_tail=log_tail(cmd.paths))
+                self.study.fail(t.trial_id, why, log_tail=log_tail(request.paths))
 
     def _launch_free_slots(self) -> None:
         free = self.study.spec.max_parallel_trials - len(self._running)
@@ -239,23 +243,29 @@ class Tuner:
         for trial in new:
             self._start(trial)
 
-    def _command(self, trial: TrialRecord) -> TrialCommand:
-        return build_command(self.study.name, trial.trial_id, trial.params, self.study.spec,
-                             self.study.space, self.launch, Resources())
+    def _request(self, trial: TrialRecord, resources: Resources) -> TrialRequest:
+        return build_request(self.study.name, trial.trial_id, trial.params, self.study.spec,
+                             self.launch, resources)
 
     def _start(self, trial: TrialRecord) -> None:
-        cmd = self._command(trial)
+        resources = self.pool.acquire(trial.trial_id)
+        assert resources is not None  # the empty pool never runs out
+        request = self._request(trial, resources)
         # PREPARING marks the attempt, so that a tuner killed during the start never runs
         # the trial a second time after a restart.
         self.study.update_trial(trial.trial_id, state=State.PREPARING)
         try:
-            handle = self.launcher.start(cmd, Resources())
+            handle = self.launcher.start(request)
         except LaunchError as e:
+            self.pool.release(trial.trial_id)
             self.study.fail(trial.trial_id, str(e))
             return
-        self.study.start(trial.trial_id, pid=handle.pid, trial_dir=str(cmd.paths.job_dir))
-        self._running[trial.trial_id] = _Running(
-            trial.trial_id, handle, TrialChannel(cmd.paths, self.study.spec.metric_tag))
+        self.study.start(trial.trial_id, pid=handle.pid, trial_dir=str(request.paths.job_dir))
+        self._track(trial.trial_id, handle, request)
+
+    def _track(self, trial_id: str, handle: TrialHandle, request: TrialRequest) -> None:
+        self._running[trial_id] = _Running(
+            trial_id, handle, TrialChannel(request.paths, self.study.spec.metric_tag))
 
     def _collect(self, run: _Running) -> int:
         try:
@@ -267,25 +277,27 @@ class Tuner:
         now = time.monotonic()
         for run in self._running.values():
             new = self._collect(run)
-            if run.ending is not None:
-                continue
-            if self.trial_timeout is not None and now - run.started > self.trial_timeout:
-                run.ending = State.FAILED
-                run.ending_reason = f"exceeded --trial-timeout of {self.trial_timeout:g} s"
-                self.launcher.terminate(run.handle, self.grace)
-            elif run.stop_requested is None and new:
-                decision = self.study.stop_decision(run.trial_id)
-                if decision.should_stop:
-                    # The STOP file lets our hooks end training cleanly within the grace
-                    # period; a trial without them (it never said it listens) gets SIGTERM now
-                    run.stop_reason, run.stop_requested = decision.reason, now
-                    run.channel.request_stop(decision.reason)
-                    if not run.channel.paths.listening_file.exists():
-                        self.launcher.terminate(run.handle, self.grace)
-            elif run.stop_requested is not None and now - run.stop_requested > self.grace:
+            if run.phase is Phase.RUNNING:
+                if self.trial_timeout is not None and now - run.started > self.trial_timeout:
+                    run.enter(Phase.TIMED_OUT,
+                              f"exceeded --trial-timeout of {self.trial_timeout:g} s")
+                    self.launcher.terminate(run.handle, self.grace)
+                elif new:
+                    self._judge(run)
+            elif run.phase is Phase.STOPPED and now - run.since > self.grace:
                 self.launcher.terminate(run.handle, self.grace)
         if self.on_poll:
             self.on_poll({tid: r.channel.paths for tid, r in self._running.items()})
+
+    def _judge(self, run: _Running) -> None:
+        """Ask the stopping rule; a stopped trial gets a STOP file, which our hooks turn into a
+        clean end within the grace period; one that never said it listens gets SIGTERM now."""
+        decision = self.study.stop_decision(run.trial_id)
+        if decision.should_stop:
+            run.enter(Phase.STOPPED, decision.reason)
+            run.channel.request_stop(decision.reason)
+            if not run.channel.listening():
+                self.launcher.terminate(run.handle, self.grace)
 
     def _reap(self) -> None:
         for tid, run in list(self._running.items()):
@@ -293,6 +305,7 @@ class Tuner:
             if code is None:
                 continue
             del self._running[tid]
+            self.pool.release(tid)
             self._collect(run)  # the final evaluation comes after the last checkpoint
             self._record_exit(run, code)
         if self.on_poll and not self._running:
@@ -301,19 +314,19 @@ class Tuner:
     def _record_exit(self, run: _Running, code: int) -> None:
         tail = log_tail(run.channel.paths)
         tid = run.trial_id
-        if run.ending is not None:
-            if run.ending is State.CANCELLED:
-                trial = self.study.trial(tid)
-                final = trial.measurements[-1] if trial.measurements else None
-                self.study.fail(tid, run.ending_reason or "cancelled", state=State.CANCELLED,
-                                final=final, log_tail=tail)
-            else:
-                self.study.fail(tid, run.ending_reason or "failed", log_tail=tail)
-        elif code not in (0, UNKNOWN_EXIT) and not run.stopped_early:
-            self.study.fail(tid, _describe_exit(code), log_tail=tail)
-        else:
-            self.study.complete(tid, stopped_early=run.stopped_early, reason=run.stop_reason,
+        if run.phase is Phase.CANCELLED:
+            trial = self.study.trial(tid)
+            final = trial.measurements[-1] if trial.measurements else None
+            self.study.fail(tid, run.reason or "cancelled", state=State.CANCELLED, final=final,
+                            log_tail=tail)
+        elif run.phase is Phase.TIMED_OUT:
+            self.study.fail(tid, run.reason or "timed out", log_tail=tail)
+        elif run.phase is Phase.STOPPED or code in (0, UNKNOWN_EXIT):
+            stopped = run.phase is Phase.STOPPED
+            self.study.complete(tid, stopped_early=stopped, reason=run.reason if stopped else None,
                                 log_tail=tail)
+        else:
+            self.study.fail(tid, _describe_exit(code), log_tail=tail)
 
     def _report_progress(self) -> None:
         if not self.on_progress:
@@ -342,4 +355,4 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-__all__ = ["JobDirInUseError", "Progress", "Tuner", "claim_job_dir"]
+__all__ = ["JobDirInUseError", "Phase", "Progress", "Tuner", "claim_job_dir"]

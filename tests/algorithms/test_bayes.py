@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import MIXED_PARAMS, make_spec
-from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, TrialView, make_designer
+from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, make_designer
 from tf_hptune.algorithms.bayes.designer import MAX_TRAINING
 from tf_hptune.algorithms.bayes.gp import training_subset
 from tf_hptune.space import SearchSpace
+from tf_hptune.trial import Trial
 
 ALL_KINDS = [
     *MIXED_PARAMS,  # INTEGER, DISCRETE, DOUBLE log, DOUBLE reverse log, CATEGORICAL
@@ -35,29 +36,30 @@ def branin(p: dict) -> float:
             + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10)
 
 
-def optimise(designer, objective, trials: int, batch: int = 1) -> list[TrialView]:
+def optimise(designer, objective, trials: int, batch: int = 1) -> list[Trial]:
     """The ask/tell loop; ``objective`` returns None for a failed trial."""
-    done: list[TrialView] = []
+    done: list[Trial] = []
     while len(done) < trials:
         designer.update(done, [])
         for p in designer.suggest(min(batch, trials - len(done))):
             value = objective(p)
-            done.append(TrialView(str(len(done) + 1), p, value, failed=value is None))
+            done.append(Trial(str(len(done) + 1), p, value=value, failed=value is None))
     return done
 
 
 def test_is_the_default_algorithm():
     spec = make_spec(BRANIN)
-    assert isinstance(make_designer(spec, SearchSpace.from_spec(spec)), BayesianDesigner)
+    space = SearchSpace.from_spec(spec)
+    assert isinstance(make_designer(spec.algorithm, space, spec.goal), BayesianDesigner)
 
 
 def test_suggestions_are_typed_inside_the_space_and_feasible_for_every_kind():
     spec = make_spec(ALL_KINDS, goal="MINIMIZE", constraints=CONSTRAINTS)
     space = SearchSpace.from_spec(spec)
-    designer = BayesianDesigner(spec, space, seed=0)
+    designer = BayesianDesigner(space, spec.goal, seed=0)
     rng = np.random.default_rng(0)
     done = optimise(designer, lambda p: float(rng.random() + p["nembeds"] / 30), 24, batch=4)
-    running = [TrialView("r", done[0].params)]
+    running = [Trial("r", done[0].params)]
     designer.update(done, running)
     for p in [t.params for t in done] + designer.suggest(6):
         assert space.decode(space.encode(p)) == pytest.approx(p)
@@ -75,7 +77,7 @@ def test_same_seed_same_suggestions():
     space = SearchSpace.from_spec(spec)
 
     def run(seed: int) -> list[dict]:
-        done = optimise(BayesianDesigner(spec, space, seed=seed),
+        done = optimise(BayesianDesigner(space, spec.goal, seed=seed),
                         lambda p: p["nembeds"] + 10 * p["learning-rate"], 14, batch=3)
         return [t.params for t in done]
 
@@ -89,7 +91,7 @@ def test_beats_random_search_on_branin_over_seeds():
     ours, theirs = [], []
     for seed in range(5):
         for designer, out in ((BayesianDesigner, ours), (RandomDesigner, theirs)):
-            done = optimise(designer(spec, space, seed=seed), branin, 25)
+            done = optimise(designer(space, spec.goal, seed=seed), branin, 25)
             out.append(min(t.value for t in done) - BRANIN_MIN)
     # Random search's median regret after 25 trials is about 1; ours is below 0.05.
     assert np.median(ours) < np.median(theirs) / 20
@@ -98,7 +100,7 @@ def test_beats_random_search_on_branin_over_seeds():
 
 def test_maximize_goal_is_respected():
     spec = make_spec(BRANIN, goal="MAXIMIZE")
-    done = optimise(BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=0),
+    done = optimise(BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0),
                     lambda p: -branin(p), 25)
     assert max(t.value for t in done) > -BRANIN_MIN - 0.05
 
@@ -108,26 +110,26 @@ def test_batch_in_a_small_discrete_space_never_repeats_until_exhausted():
               {"parameterName": "b", "type": "CATEGORICAL", "categoricalValues": ["x", "y"]}]
     spec = make_spec(params, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
-    designer = BayesianDesigner(spec, space, seed=0)
-    done = [TrialView(str(i), p, float(p["a"])) for i, p in
+    designer = BayesianDesigner(space, spec.goal, seed=0)
+    done = [Trial(str(i), p, value=float(p["a"])) for i, p in
             enumerate([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3, "b": "x"}])]
-    designer.update(done, [TrialView("9", {"a": 1, "b": "y"})])
+    designer.update(done, [Trial("9", {"a": 1, "b": "y"})])
     batch = designer.suggest(2)
     keys = {space.key(p) for p in batch}
     assert len(keys) == 2
     assert keys == {space.key({"a": 2, "b": "x"}), space.key({"a": 3, "b": "y"})}
     # Once every point is taken, the designer repeats points rather than give up.
-    designer.update(done + [TrialView(str(9 + i), p, 1.0) for i, p in enumerate(batch)],
-                    [TrialView("9", {"a": 1, "b": "y"})])
+    designer.update(done + [Trial(str(9 + i), p, value=1.0) for i, p in enumerate(batch)],
+                    [Trial("9", {"a": 1, "b": "y"})])
     assert len(designer.suggest(3)) == 3
 
 
 def test_batch_in_a_continuous_space_is_spread_out():
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
-    designer = BayesianDesigner(spec, space, seed=1)
+    designer = BayesianDesigner(space, spec.goal, seed=1)
     done = optimise(designer, branin, 15)
-    running = [TrialView("r1", designer.suggest(1)[0])]
+    running = [Trial("r1", designer.suggest(1)[0])]
     designer.update(done, running)
     batch = designer.suggest(5)
     rows = np.array([space.encode(p) for p in batch + [running[0].params]])
@@ -138,7 +140,7 @@ def test_batch_in_a_continuous_space_is_spread_out():
 
 def test_failed_trials_teach_the_model_to_avoid_their_region():
     spec = make_spec(BRANIN, goal="MINIMIZE")
-    designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=0)
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0)
     # Trials fail where x < 0: a third of the space, with one of Branin's three minima.
     done = optimise(designer, lambda p: None if p["x"] < 0 else branin(p), 30)
     later = done[15:]
@@ -148,7 +150,7 @@ def test_failed_trials_teach_the_model_to_avoid_their_region():
 
 def test_all_trials_failing_still_gives_suggestions():
     spec = make_spec(MIXED_PARAMS)
-    designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=0)
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0)
     done = optimise(designer, lambda p: None, 15, batch=5)
     assert len({SearchSpace.from_spec(spec).key(t.params) for t in done}) == 15
 
@@ -157,7 +159,7 @@ def test_noisy_objective_does_not_collapse_onto_one_point():
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
     rng = np.random.default_rng(0)
-    designer = BayesianDesigner(spec, space, seed=0)
+    designer = BayesianDesigner(space, spec.goal, seed=0)
     done = optimise(designer, lambda p: branin(p) + 20.0 * rng.standard_normal(), 40)
     later = np.array([space.encode(t.params) for t in done[20:]])
     assert len({space.key(t.params) for t in done}) == 40
@@ -174,7 +176,7 @@ def test_noisy_objective_batches_stay_spread_out():
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
     rng = np.random.default_rng(1)
-    designer = BayesianDesigner(spec, space, seed=0)
+    designer = BayesianDesigner(space, spec.goal, seed=0)
     done = optimise(designer, lambda p: branin(p) + 2.0 * rng.standard_normal(), 30, batch=5)
     for start in range(10, 30, 5):
         rows = np.array([space.encode(t.params) for t in done[start:start + 5]])
@@ -195,9 +197,9 @@ def test_a_thousand_trials_stay_tractable():
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
     rng = np.random.default_rng(0)
-    done = [TrialView(str(i), p, branin(p)) for i, p in
+    done = [Trial(str(i), p, value=branin(p)) for i, p in
             enumerate(space.sample(rng) for _ in range(1000))]
-    designer = BayesianDesigner(spec, space, seed=0)
+    designer = BayesianDesigner(space, spec.goal, seed=0)
     designer.update(done, [])
     batch = designer.suggest(2)
     assert len(batch) == 2 and len(designer._hyper.theta) == 4
@@ -209,10 +211,10 @@ def test_when_no_new_point_can_improve_it_takes_the_best_expected_not_the_most_u
     params = [{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 12},
               {"parameterName": "b", "type": "DISCRETE", "discreteValues": [1, 2]}]
     spec = make_spec(params, goal="MINIMIZE")
-    designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=0)
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0)
     points = ([{"a": a, "b": 1} for a in range(1, 13) if a != 10]
               + [{"a": a, "b": 2} for a in (1, 4, 8, 12)])
-    done = [TrialView(str(i), p, float((p["a"] - 5) ** 2 + 200 * (p["b"] - 1)))
+    done = [Trial(str(i), p, value=float((p["a"] - 5) ** 2 + 200 * (p["b"] - 1)))
             for i, p in enumerate(points)]
     designer.update(done, [])
     assert designer.suggest(1) == [{"a": 10, "b": 1}]
@@ -228,14 +230,14 @@ def test_a_batch_does_not_spread_to_where_the_model_is_sure_of_worse_results():
     spec = make_spec(params, goal="MINIMIZE")
     points = ([{"a": a, "b": b} for a in range(1, 31, 3) for b in (1, 2)]
               + [{"a": a, "b": 3} for a in (4, 15, 26)])
-    running = [TrialView(f"r{i}", {"a": a, "b": b})
+    running = [Trial(f"r{i}", {"a": a, "b": b})
                for i, (a, b) in enumerate([(5, 1), (12, 2), (20, 1), (27, 2)])]
     at_b3 = 0
     for seed in range(5):
         rng = np.random.default_rng(seed)
-        done = [TrialView(str(i), p, 1.0 + 0.01 * rng.standard_normal() + 0.1 * (p["b"] == 3))
+        done = [Trial(str(i), p, value=1.0 + 0.01 * rng.standard_normal() + 0.1 * (p["b"] == 3))
                 for i, p in enumerate(points)]
-        designer = BayesianDesigner(spec, SearchSpace.from_spec(spec), seed=seed)
+        designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=seed)
         designer.update(done, running)
         batch = designer.suggest(4)
         assert len(batch) == 4

@@ -9,20 +9,20 @@ import pytest
 import yaml
 
 from tests.conftest import FAKE_PACKAGE, ROOT, make_spec
-from tf_hptune.algorithms.base import estimates
-from tf_hptune.algorithms.prior import similar_names
 from tf_hptune.errors import SpecError
+from tf_hptune.history import similar_names
 from tf_hptune.spec import load_spec
 from tf_hptune.store import State, open_store
 from tf_hptune.study import Study
+from tf_hptune.trial import estimates
 
 A = {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 9}
 B = {"parameterName": "b", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0}
 
 
 def ended(store, name, params=(A,), goal="MINIMIZE", tag="loss", results=True, **hp):
-    study = Study(make_spec(list(params), goal=goal, hyperparameterMetricTag=tag, maxTrials=2,
-                            **hp), store=store, name=name, seed=0)
+    study = Study.create(make_spec(list(params), goal=goal, hyperparameterMetricTag=tag,
+                                   maxTrials=2, **hp), store=store, name=name, seed=0)
     for t in study.suggest(2):
         if results:
             study.complete(t.id, 1.0)
@@ -52,11 +52,13 @@ def test_transfer_picks_exactly_the_jobs_the_rule_names(tmp_path):
     ended(store, "babyweight_regression_5", tag="rmse")          # other tag
     ended(store, "babyweight_regression_6", params=(B,))         # no shared parameter
     ended(store, "babyweight_regression_7", results=False)       # no result to learn from
-    running = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss"),
-                    store=store, name="babyweight_regression_8")  # not ended
+    running = Study.create(
+        make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss"),
+        store=store, name="babyweight_regression_8")  # not ended
     running.suggest(1)
-    new = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
-                store=store, name="babyweight_regression_9", seed=0)
+    new = Study.create(
+        make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
+        store=store, name="babyweight_regression_9", seed=0)
     assert [p.job_name for p in new.priors] == ["babyweight_regression_1",
                                                 "babyweight_regression_2"]
     assert [p.job_name for p in new.designer.priors] == [p.job_name for p in new.priors]
@@ -71,8 +73,9 @@ def test_transfer_picks_exactly_the_jobs_the_rule_names(tmp_path):
 
 def test_an_earlier_jobs_stopped_trials_inform_at_their_forecast(tmp_path):
     store = open_store(tmp_path / "s.db")
-    study = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=4),
-                  store=store, name="job_1", seed=0)
+    study = Study.create(
+        make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=4),
+        store=store, name="job_1", seed=0)
     a, b, d, c = study.suggest(4)
     for t, start in ((a, 2.0), (b, 3.0), (d, 2.5)):
         study.report_many(t.id, [(100, start), (200, 1.2), (300, 1.0)])
@@ -80,8 +83,9 @@ def test_an_earlier_jobs_stopped_trials_inform_at_their_forecast(tmp_path):
     study.report(c.id, 100, 9.0)
     study.complete(c.id, stopped_early=True)
     study.finish(State.SUCCEEDED)
-    new = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
-                store=store, name="job_2", seed=0)
+    new = Study.create(
+        make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=3),
+        store=store, name="job_2", seed=0)
     (prior,) = new.priors
     learned = dict(zip([t.trial_id for t in prior.trials], estimates(prior.trials)))
     view = {t.trial_id: t for t in prior.trials}[c.id]
@@ -91,15 +95,15 @@ def test_an_earlier_jobs_stopped_trials_inform_at_their_forecast(tmp_path):
 def test_a_resumed_job_does_not_count_as_a_prior(tmp_path):
     store = open_store(tmp_path / "s.db")
     ended(store, "job_1")
-    resumed = Study({"hyperparameters": {"maxTrials": 2, "resumePreviousJobId": "job_1"}},
-                    store=store, name="job_2")
+    resumed = Study.create({"hyperparameters": {"maxTrials": 2, "resumePreviousJobId": "job_1"}},
+                           store=store, name="job_2")
     assert resumed.priors == [] and len(resumed.previous_trials) == 2
 
 
 def test_the_config_field_turns_it_off(tmp_path):
     store = open_store(tmp_path / "s.db")
     ended(store, "job_1")
-    off = Study(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss",
+    off = Study.create(make_spec([A], goal="MINIMIZE", hyperparameterMetricTag="loss",
                           enableTransferLearning="false"), store=store, name="job_2")
     assert off.priors == [] and store.get_job("job_2").info == {"learned_from": []}
     with pytest.raises(SpecError, match="enableTransferLearning"):
@@ -129,12 +133,12 @@ def test_describe_lists_the_jobs_learned_from_and_the_flag_turns_it_off(tmp_path
 # -- what the designer makes of priors -----------------------------------------------------
 def prior(name, params, points):
     """A PriorStudy from (params, value) pairs."""
-    from tf_hptune.algorithms.base import PriorStudy, TrialView
     from tf_hptune.spec import load_spec as ls
+    from tf_hptune.trial import PriorStudy, Trial
 
     spec = ls({"hyperparameters": {"params": params}})
     return PriorStudy(name, spec.params, tuple(
-        TrialView(str(i + 1), p, value=v) for i, (p, v) in enumerate(points)))
+        Trial(str(i + 1), p, value=v) for i, (p, v) in enumerate(points)))
 
 
 def test_prior_rows_map_by_name_clip_ranges_and_rank_within_each_job():
@@ -185,7 +189,7 @@ def test_the_earlier_jobs_model_is_flat_along_a_parameter_they_lacked():
 
     spec = make_spec([B, {"parameterName": "added", "type": "DOUBLE", "minValue": 0.0,
                           "maxValue": 1.0}], goal="MINIMIZE")
-    designer = make_designer(spec, SearchSpace.from_spec(spec), seed=0)
+    designer = make_designer(spec.algorithm, SearchSpace.from_spec(spec), spec.goal, seed=0)
     rng = np.random.default_rng(0)
     points = [({"b": float(b)}, float((b - 0.3) ** 2)) for b in rng.random(12)]
     designer.set_priors([prior("p", [B], points)])
@@ -206,7 +210,7 @@ BRANIN = [{"parameterName": "x0", "type": "DOUBLE", "minValue": -5.0, "maxValue"
 
 
 def best_after(store, name, n, seed):
-    study = Study(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
+    study = Study.create(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
                             maxTrials=n), store=store, name=name, seed=seed)
     values = []
     for _ in range(n):
@@ -217,7 +221,7 @@ def best_after(store, name, n, seed):
 
 
 def earlier_job(store, seed, objective):
-    study = Study(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
+    study = Study.create(make_spec(BRANIN, goal="MINIMIZE", hyperparameterMetricTag="loss",
                             maxTrials=40, algorithm="RANDOM_SEARCH"),
                   store=store, name="branin_job_1", seed=seed)
     for t in study.suggest(40):
@@ -281,17 +285,17 @@ def test_a_trusted_prior_keeps_the_design_out_of_the_earlier_jobs_worst_region()
 
 
 def test_with_a_prior_two_results_are_not_yet_a_model():
-    from tf_hptune.algorithms import TrialView
+    from tf_hptune.trial import Trial
     store = open_store(":memory:")
     earlier_job(store, 7, branin)
     _, study = best_after(store, "branin_job_2", 5, 0)
     designer = study.designer
-    done = [TrialView(t.id, t.params, value=branin(t.params)) for t in study.trials[:2]]
-    running = [TrialView(t.id, t.params) for t in study.trials[2:]]
+    done = [Trial(t.id, t.params, value=branin(t.params)) for t in study.trials[:2]]
+    running = [Trial(t.id, t.params) for t in study.trials[2:]]
     designer.update(done, running)
     design = {tuple(designer.space.decode(r).values()) for r in designer._design}
     assert tuple(designer.suggest(1)[0].values()) in design  # the design goes on
-    designer.update([*done, TrialView("x", study.trials[2].params, value=1.0)], running[1:])
+    designer.update([*done, Trial("x", study.trials[2].params, value=1.0)], running[1:])
     assert tuple(designer.suggest(1)[0].values()) not in design  # three: the model takes over
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from benchmarks import replay
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping import STOPPERS, Curve, StopDecision
+from tf_hptune.stopping import STOPPERS, StopDecision
+from tf_hptune.trial import Trial
 
 
 def make_curves(steps: Sequence[Sequence[int]], goal: Goal = Goal.MINIMIZE) -> replay.CurveSet:
@@ -40,12 +41,12 @@ class SpyStopper:
     """Records every question; stops trials of odd configurations at their second point."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[Curve, list[Curve]]] = []
+        self.calls: list[tuple[Trial, list[Trial]]] = []
 
-    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
         self.calls.append((trial, list(peers)))
-        config = int(trial.points[0][1])
-        return StopDecision(config % 2 == 1 and len(trial.points) == 2, "spy")
+        config = int(trial.measurements[0][1])
+        return StopDecision(config % 2 == 1 and len(trial.measurements) == 2, "spy")
 
 
 class AlwaysStop:
@@ -54,7 +55,7 @@ class AlwaysStop:
     def __init__(self, goal: Goal, **options: float) -> None:
         self.goal = goal
 
-    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
         return StopDecision(True, "always")
 
 
@@ -80,18 +81,18 @@ def test_rules_never_see_a_peer_point_from_the_future(parallel):
         assert all(result.starts[tid] <= now for tid in ids)
         for peer in peers:
             start = result.starts[peer.trial_id]
-            assert all(start + step <= now for step, _ in peer.points)
+            assert all(start + step <= now for step, _ in peer.measurements)
             config = config_of[peer.trial_id]
             full = list(zip(STEPS[config], curves.values[config]))
             known = [(s, v) for s, v in full if start + s <= now]
             final = result.finals[peer.trial_id]
             if peer.stopped_early:
                 assert peer.completed and final.stopped_early and ended_at[peer.trial_id] <= now
-                assert list(peer.points) == list(final.points)
+                assert list(peer.measurements) == list(final.measurements)
             elif peer.completed:
-                assert list(peer.points) == full and start + full[-1][0] <= now
+                assert list(peer.measurements) == full and start + full[-1][0] <= now
             else:
-                assert list(peer.points) == known
+                assert list(peer.measurements) == known
                 assert ended_at[peer.trial_id] > now or (
                     final.stopped_early and ended_at[peer.trial_id] == now
                 )
@@ -101,7 +102,7 @@ def test_stopped_trials_keep_their_last_value_and_free_their_slot():
     curves = make_curves(STEPS)
     result = replay.simulate_job(curves, [1, 0, 3], 1, replay.StopperPolicy(SpyStopper()))
     # Config 1 is stopped at its second point (step 15); the next trial starts right then.
-    assert result.finals["1"].stopped_early and result.finals["1"].points[-1] == (15, 1.01)
+    assert result.finals["1"].stopped_early and result.finals["1"].measurements[-1] == (15, 1.01)
     assert result.starts == {"1": 0, "2": 15, "3": 55}
     assert result.steps == 15 + 40 + 40 and result.stopped == 1 and result.duration == 95
     assert result.best == 0.03  # config 0's last value, minimised
@@ -114,8 +115,8 @@ class StopAtSecondPoint:
     def __init__(self, ids: set[str]) -> None:
         self.ids = ids
 
-    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
-        return StopDecision(trial.trial_id in self.ids and len(trial.points) == 2, "test")
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
+        return StopDecision(trial.trial_id in self.ids and len(trial.measurements) == 2, "test")
 
 
 def test_stopped_trials_errors_and_the_worst_trial_are_measured_against_their_curves():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 
 import pytest
 
@@ -14,4 +13,4 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "tftrial"))
 
 @pytest.fixture(autouse=True)
 def fresh_notice(monkeypatch):
-    monkeypatch.setattr(context, "_said_outside", threading.Event())
+    monkeypatch.setattr(context, "_warned", set())

@@ -74,7 +74,7 @@ def test_a_tuning_job_of_estimator_trials_keeps_each_final_evaluation(tmp_path):
                        "maxValue": 0.2, "scaleType": "UNIT_LOG_SCALE"}],
                      goal="MINIMIZE", hyperparameterMetricTag="rmse", maxTrials=2,
                      maxParallelTrials=2)
-    study = Study(spec, store=open_store(tmp_path / "s.db"), name="est", seed=0)
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="est", seed=0)
     launch = LaunchConfig("tftrial.estimator_task", str(PACKAGE), str(tmp_path / "out"),
                           user_args=("--model", "custom", "--train_steps", "200"))
     assert Tuner(study, launch, poll_interval=0.1).run() is State.SUCCEEDED
@@ -104,7 +104,7 @@ def test_early_stopping_stops_a_real_estimator_trial_cleanly_through_the_hook(tm
                        "categoricalValues": ["0.05", "0.04", "0.0000001"]}],
                      goal="MINIMIZE", hyperparameterMetricTag="rmse", algorithm="GRID_SEARCH",
                      maxTrials=3, maxParallelTrials=1, enableTrialEarlyStopping=True)
-    study = Study(spec, store=open_store(tmp_path / "s.db"), name="es", seed=0)
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="es", seed=0)
     launch = LaunchConfig("tftrial.estimator_task", str(PACKAGE), str(tmp_path / "out"),
                           user_args=("--model", "custom", "--train_steps", "600",
                                      "--checkpoint_steps", "50"))

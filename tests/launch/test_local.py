@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import FAKE_PACKAGE
 from tf_hptune.errors import LaunchError
-from tf_hptune.launch import LaunchConfig, LocalLauncher, Resources, build_command, pid_alive
-from tf_hptune.space import SearchSpace
+from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, pid_alive
+from tf_hptune.launch.local import hyperparameter_args
+from tf_hptune.resources import Resources
 
 
 def wait(launcher, handle, timeout=30.0):
@@ -34,16 +35,15 @@ def launch(tmp_path):
 
 
 def start(mixed_spec, launch, trial_id="1", params=None, resources=None, extra=()):
-    space = SearchSpace.from_spec(mixed_spec)
     resources = resources or Resources()
     params = params or {"nembeds": 7, "nnsize": 64, "learning-rate": 0.001, "momentum": 0.9,
                         "optimizer": "a 'b'; rm -rf / \"$(x)\"\nline2"}
     if extra:
         launch = LaunchConfig(launch.module, launch.package_path, launch.job_dir,
                               launch.user_args + tuple(extra))
-    cmd = build_command("job_1", trial_id, params, mixed_spec, space, launch, resources)
+    request = build_request("job_1", trial_id, params, mixed_spec, launch, resources)
     launcher = LocalLauncher(sys.executable)
-    return launcher, launcher.start(cmd, resources), cmd
+    return launcher, launcher.start(request), request
 
 
 def test_argv_env_and_logs_are_the_services(mixed_spec, launch):
@@ -66,6 +66,7 @@ def test_argv_env_and_logs_are_the_services(mixed_spec, launch):
     assert env["CLOUD_ML_TRIAL_ID"] == "1" and env["CLOUD_ML_JOB_ID"] == "job_1"
     assert env["CLOUD_ML_HP_METRIC_TAG"] == "loss"
     assert env["CLOUD_ML_HP_METRIC_FILE"] == str(cmd.paths.metric_file)
+    assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
     assert seen["pgid"] == seen["pid"]  # its own process group
     assert "fake trainer starting" in cmd.paths.stdout.read_text()
     for p in (cmd.paths.stdout, cmd.paths.control_dir, cmd.paths.job_dir):
@@ -73,12 +74,17 @@ def test_argv_env_and_logs_are_the_services(mixed_spec, launch):
 
 
 def test_gpus_become_cuda_visible_devices(mixed_spec, launch):
-    space = SearchSpace.from_spec(mixed_spec)
-    p = {"nembeds": 7, "nnsize": 64, "learning-rate": 0.001, "momentum": 0.9, "optimizer": "sgd"}
-    cmd = build_command("j", "2", p, mixed_spec, space, launch, Resources(gpus=(1, 3)))
-    assert cmd.env["CUDA_VISIBLE_DEVICES"] == "1,3"
-    assert "CUDA_VISIBLE_DEVICES" not in build_command("j", "2", p, mixed_spec, space,
-                                                       launch).env
+    assert Resources(gpus=(1, 3)).environment()["CUDA_VISIBLE_DEVICES"] == "1,3"
+    assert "CUDA_VISIBLE_DEVICES" not in Resources().environment()
+    launcher, handle, _ = start(mixed_spec, launch, resources=Resources(gpus=(1, 3)))
+    assert wait(launcher, handle) == 0
+
+
+def test_hyperparameters_print_as_the_service_printed_them():
+    args = hyperparameter_args({"nembeds": 7, "nnsize": 64, "learning-rate": 0.001,
+                                "momentum": 0.9, "optimizer": "256 128 64"})
+    assert args == ["--nembeds", "7", "--nnsize", "64", "--learning-rate", "0.001",
+                    "--momentum", "0.90000000000000002", "--optimizer", "256 128 64"]
 
 
 def test_exit_code_and_stderr(mixed_spec, launch):
@@ -137,5 +143,5 @@ def test_adopted_trial_is_polled_by_pid(mixed_spec, launch):
     adopted = launcher.adopt(cmd, handle.pid)
     assert adopted is not None and launcher.poll(adopted) is None
     os.killpg(handle.pid, signal.SIGKILL)
-    handle.data["popen"].wait()
+    handle.popen.wait()
     assert launcher.poll(adopted) is not None

@@ -18,9 +18,8 @@ import pytest
 from tests.conftest import FAKE_PACKAGE, make_spec
 from tf_hptune.channel import TrialChannel, TrialPaths
 from tf_hptune.channel.events import masked_crc32c
-from tf_hptune.launch import LaunchConfig, build_command
+from tf_hptune.launch import LaunchConfig, build_request
 from tf_hptune.observe import HOOK_DIR, MAX_DIRS, SUMMARY_DIRS_FILE, read_summary_dirs
-from tf_hptune.space import SearchSpace
 
 event_pb2 = pytest.importorskip("tensorboard.compat.proto.event_pb2")
 summary_pb2 = pytest.importorskip("tensorboard.compat.proto.summary_pb2")
@@ -65,7 +64,7 @@ def write_scalars(logdir, tag, points):
 def test_the_launcher_puts_the_hook_first_on_the_trials_path(tmp_path):
     spec = make_spec([{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 2}])
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path))
-    cmd = build_command("job", "1", {"a": 1}, spec, SearchSpace.from_spec(spec), launch)
+    cmd = build_request("job", "1", {"a": 1}, spec, launch)
     path = cmd.env["PYTHONPATH"].split(os.pathsep)
     assert path[:2] == [str(HOOK_DIR), str(FAKE_PACKAGE.parent)]
     assert (HOOK_DIR / "sitecustomize.py").is_file()

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_spec
-from tf_hptune.algorithms import TrialView, make_designer
+from tf_hptune.algorithms import make_designer
 from tf_hptune.errors import SpecError, TfHptuneError
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import load_spec, spec_to_dict
 from tf_hptune.spec.constraints import parse_constraint
+from tf_hptune.study import Study
+from tf_hptune.trial import Trial
 
 HEADS = [
     {"parameterName": "nheads", "type": "INTEGER", "minValue": 3, "maxValue": 6},
@@ -33,15 +35,15 @@ def test_seed_case_is_one_job_and_every_algorithm_keeps_to_it():
         spec = make_spec(HEADS, algorithm=algorithm, maxTrials=30, maxParallelTrials=5,
                          constraints=["nnsize % nheads == 0"])
         space = SearchSpace.from_spec(spec)
-        designer = make_designer(spec, space, seed=1)
-        completed: list[TrialView] = []
+        designer = make_designer(spec.algorithm, space, spec.goal, seed=1)
+        completed: list[Trial] = []
         for round_ in range(4):
             points = designer.suggest(5)
             assert len(points) == 5
             for p in points:
                 assert p["nnsize"] % p["nheads"] == 0, (algorithm, p)
                 assert space.feasible(p)
-            completed += [TrialView(f"{round_}-{i}", p, float(p["nnsize"]) / p["nheads"])
+            completed += [Trial(f"{round_}-{i}", p, value=float(p["nnsize"]) / p["nheads"])
                           for i, p in enumerate(points)]
             designer.update(completed, [])
 
@@ -123,14 +125,18 @@ def test_constraints_list_shape_and_paths():
             "params": MIXED, "constraints": ["nheads > x"]}}})
 
 
-def test_no_feasible_point_is_a_clear_error_at_load_time():
+def test_no_feasible_point_is_a_clear_error_before_a_job_is_recorded():
     with pytest.raises(SpecError) as info:
-        make_spec(HEADS, constraints=["nnsize % nheads == 0", "nnsize == 131"])
+        SearchSpace.from_spec(make_spec(HEADS, constraints=["nnsize % nheads == 0",
+                                                             "nnsize == 131"]))
     assert info.value.path == "hyperparameters.constraints"
     assert "no point of the search space satisfies" in info.value.problem
     assert "1,540 points checked" in info.value.problem
     with pytest.raises(SpecError, match="random draws"):  # a DOUBLE: cannot enumerate
-        make_spec(MIXED, constraints=["learning_rate > 1"])
+        SearchSpace.from_spec(make_spec(MIXED, constraints=["learning_rate > 1"]))
+    with pytest.raises(SpecError, match="no point of the search space"):
+        Study.create(make_spec(HEADS, constraints=["nnsize % nheads == 0", "nnsize == 131"]),
+                     name="never")
 
 
 def test_selective_constraints_still_sample_by_enumeration():

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import curve_trial
 from tf_hptune.spec import Goal
-from tf_hptune.stopping import STOPPERS, Curve, make_stopper
+from tf_hptune.stopping import STOPPERS, make_stopper
 
 STEPS = [100 * i for i in range(1, 11)]
 
@@ -13,7 +14,7 @@ def curve(tid, floor, upto=10, completed=False, goal=Goal.MINIMIZE, stopped=Fals
     """A decaying loss towards ``floor`` (or a rising accuracy for MAXIMIZE)."""
     sign = 1.0 if goal is Goal.MINIMIZE else -1.0
     pts = tuple((s, sign * (floor + 1.0 / (i + 1))) for i, s in enumerate(STEPS[:upto]))
-    return Curve(tid, pts, completed=completed, stopped_early=stopped)
+    return curve_trial(tid, pts, completed=completed, stopped_early=stopped)
 
 
 def peers(goal=Goal.MINIMIZE, n=4):
@@ -41,7 +42,7 @@ def test_a_good_curve_is_never_stopped(name):
 def test_the_current_best_trial_is_never_stopped(name):
     stopper = make_stopper(Goal.MINIMIZE, name)
     # worse than every completed trial at the same step, but its best value is the best seen
-    odd = Curve("odd", ((100, 0.5), (200, 9.0), (300, 9.0)))
+    odd = curve_trial("odd", ((100, 0.5), (200, 9.0), (300, 9.0)))
     assert not stopper.decide(odd, [*peers(), odd]).should_stop
 
 
@@ -66,11 +67,11 @@ def test_running_peers_do_not_count_as_completed(name):
 def test_median_rule_uses_running_averages_up_to_the_step():
     stopper = make_stopper(Goal.MINIMIZE, "median")
     # completed trials end well but start badly: their running averages at step 200 are high
-    slow = [Curve(str(i), ((100, 10.0), (200, 8.0), (1000, 1.0)), completed=True)
+    slow = [curve_trial(str(i), ((100, 10.0), (200, 8.0), (1000, 1.0)), completed=True)
             for i in range(3)]
-    trial = Curve("t", ((100, 8.5), (200, 8.5)))  # best 8.5 < median average 9.0
+    trial = curve_trial("t", ((100, 8.5), (200, 8.5)))  # best 8.5 < median average 9.0
     assert not stopper.decide(trial, [*slow, trial]).should_stop
-    trial = Curve("t", ((100, 9.5), (200, 9.5)))  # best 9.5 > 9.0
+    trial = curve_trial("t", ((100, 9.5), (200, 9.5)))  # best 9.5 > 9.0
     assert stopper.decide(trial, [*slow, trial]).should_stop
 
 
@@ -78,18 +79,18 @@ def test_curve_rule_credits_a_trial_with_peers_that_improve_late():
     stopper = make_stopper(Goal.MINIMIZE, "curve")
     # completed peers improved by 3 to 4 after step 300: a trial level with them at step 300
     # can still beat the best, so it is kept; one far behind cannot.
-    late = [Curve(str(i), ((100, 6.0 + i * 0.1), (300, 5.0 + i * 0.1), (1000, 1.0 + i * 0.5)),
-                  completed=True) for i in range(4)]
-    close = Curve("c", ((100, 7.0), (300, 5.1)))
-    far = Curve("f", ((100, 30.0), (300, 25.0)))
+    late = [curve_trial(str(i), ((100, 6.0 + i * 0.1), (300, 5.0 + i * 0.1),
+                                 (1000, 1.0 + i * 0.5)), completed=True) for i in range(4)]
+    close = curve_trial("c", ((100, 7.0), (300, 5.1)))
+    far = curve_trial("f", ((100, 30.0), (300, 25.0)))
     assert not stopper.decide(close, [*late, close, far]).should_stop
     assert stopper.decide(far, [*late, close, far]).should_stop
 
 
 def test_curve_rule_threshold_controls_aggressiveness():
-    done = [Curve(str(i), ((100, 6.0), (300, 5.0 + i * 0.1), (1000, 1.0 + i * 0.5)),
+    done = [curve_trial(str(i), ((100, 6.0), (300, 5.0 + i * 0.1), (1000, 1.0 + i * 0.5)),
                   completed=True) for i in range(4)]
-    borderline = Curve("b", ((100, 7.0), (300, 5.3)))
+    borderline = curve_trial("b", ((100, 7.0), (300, 5.3)))
     strict = make_stopper(Goal.MINIMIZE, "curve", threshold=1e-6)
     eager = make_stopper(Goal.MINIMIZE, "curve", threshold=0.9)
     assert not strict.decide(borderline, [*done, borderline]).should_stop

@@ -226,18 +226,20 @@ def test_measurements_in_step_order_and_change_count(store: Store, job: JobRecor
         "job1", "1", [Measurement(300, 0.3, 3.0), Measurement(100, 0.5, 1.0),
                       Measurement(200, 0.4, 2.0)]
     )
-    assert added == 3
+    assert len(added) == 3
+    assert [m.step for m in added] == [100, 200, 300]
     trial = store.get_trial("job1", "1")
     assert [(m.step, m.value, m.time) for m in trial.measurements] == [
         (100, 0.5, 1.0), (200, 0.4, 2.0), (300, 0.3, 3.0)
     ]
     same = [Measurement(100, 0.5, 1.0), Measurement(200, 0.4, 2.0)]
-    assert store.add_measurements("job1", "1", same) == 0
+    assert store.add_measurements("job1", "1", same) == ()
     changed = [Measurement(200, 0.45, 2.5), Measurement(400, 0.2, 4.0), Measurement(300, 0.3)]
-    assert store.add_measurements("job1", "1", changed) == 2
+    assert [(m.step, m.value) for m in store.add_measurements("job1", "1", changed)] == [
+        (200, 0.45), (400, 0.2)]
     values = [(m.step, m.value) for m in store.get_trial("job1", "1").measurements]
     assert values == [(100, 0.5), (200, 0.45), (300, 0.3), (400, 0.2)]
-    assert store.add_measurements("job1", "1", []) == 0
+    assert store.add_measurements("job1", "1", []) == ()
 
 
 def test_measurements_per_trial_in_list(store: Store, job: JobRecord) -> None:
@@ -263,17 +265,17 @@ def test_measurements_per_trial_in_list(store: Store, job: JobRecord) -> None:
 def test_nan_and_inf_round_trip(store: Store, job: JobRecord) -> None:
     store.create_trial("job1", "1", {})
     values = [float("nan"), float("inf"), float("-inf"), 0.0, -0.0, 1e308, 5e-324]
-    assert store.add_measurements(
+    assert len(store.add_measurements(
         "job1", "1", [Measurement(i, v) for i, v in enumerate(values)]
-    ) == len(values)
+    )) == len(values)
     got = [m.value for m in store.get_trial("job1", "1").measurements]
     assert math.isnan(got[0])
     assert got[1:] == values[1:]
     assert all(isinstance(v, float) for v in got)
     again = [Measurement(i, v) for i, v in enumerate(values)]
-    assert store.add_measurements("job1", "1", again) == 0
-    assert store.add_measurements("job1", "1", [Measurement(0, 1.0)]) == 1
-    assert store.add_measurements("job1", "1", [Measurement(0, float("nan"))]) == 1
+    assert store.add_measurements("job1", "1", again) == ()
+    assert len(store.add_measurements("job1", "1", [Measurement(0, 1.0)])) == 1
+    assert len(store.add_measurements("job1", "1", [Measurement(0, float("nan"))])) == 1
     assert math.isnan(store.list_trials("job1")[0].measurements[0].value)
 
 

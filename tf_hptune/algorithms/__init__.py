@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tf_hptune.algorithms.base import Designer, TrialView
+from tf_hptune.algorithms.base import Designer
 from tf_hptune.algorithms.bayes import BayesianDesigner
 from tf_hptune.algorithms.grid import GridDesigner
 from tf_hptune.algorithms.random_search import RandomDesigner
 from tf_hptune.space import SearchSpace
-from tf_hptune.spec.model import Algorithm, StudySpec
+from tf_hptune.spec.model import Algorithm, Goal
 
-DesignerFactory = Callable[[StudySpec, SearchSpace, "int | None"], Designer]
+DesignerFactory = Callable[[SearchSpace, Goal, "int | None"], Designer]
 
 # ALGORITHM_UNSPECIFIED means Bayesian optimisation, as in the service.
 DESIGNERS: dict[Algorithm, DesignerFactory] = {
@@ -20,12 +20,14 @@ DESIGNERS: dict[Algorithm, DesignerFactory] = {
 }
 
 
-def make_designer(spec: StudySpec, space: SearchSpace, seed: int | None = None) -> Designer:
-    """The designer for ``spec.algorithm``."""
-    return DESIGNERS[spec.algorithm](spec, space, seed)
+def make_designer(
+    algorithm: Algorithm, space: SearchSpace, goal: Goal, seed: int | None = None
+) -> Designer:
+    """The designer registered for ``algorithm``."""
+    return DESIGNERS[algorithm](space, goal, seed)
 
 
 __all__ = [
-    "DESIGNERS", "BayesianDesigner", "Designer", "GridDesigner", "RandomDesigner", "TrialView",
+    "DESIGNERS", "BayesianDesigner", "Designer", "GridDesigner", "RandomDesigner",
     "make_designer",
 ]

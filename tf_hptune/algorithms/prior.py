@@ -1,59 +1,20 @@
-"""Transfer: which earlier jobs inform a new one, and what they hand to its designer.
+"""Earlier jobs' trials placed in a new job's space.
 
-The service's rule of thumb: jobs whose names share most of their characters
-(``babyweight_regression_<timestamp>``) learn from each other. Here an earlier job counts when
-the common prefix of the two names covers more than half of the new name, it has ended with at
-least one trial that has a metric, it optimises the same metric tag with the same goal, and it
-shares at least one parameter name. Ranges, categories and the set of parameters may differ:
-``prior_rows`` maps the earlier trials into the new space, and the designer decides how much
-to trust them (see ``Designer.set_priors``).
+Which earlier jobs count is ``tf_hptune.history``'s business; their ranges, categories and set
+of parameters may differ from the new job's. ``positions`` and ``prior_rows`` map their trials
+into the new space by parameter name, and each designer decides how much to trust them (see
+``Designer.set_priors``).
 """
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from tf_hptune.algorithms.base import PriorStudy, estimates, views_of
 from tf_hptune.space import SearchSpace
-from tf_hptune.spec import StudySpec, load_spec
 from tf_hptune.spec.model import Goal
-from tf_hptune.store import JobRecord, Store
-
-
-def similar_names(new: str, earlier: str) -> bool:
-    """True when the names' common prefix covers more than half of ``new``."""
-    return len(os.path.commonprefix([new, earlier])) * 2 > len(new)
-
-
-def is_related(new_name: str, spec: StudySpec, job: JobRecord) -> bool:
-    """The rule of the module docstring, on names and specs only."""
-    if job.name == new_name or not job.state.is_final or not similar_names(new_name, job.name):
-        return False
-    earlier = load_spec(job.config)
-    shared = {p.name for p in spec.params} & {p.name for p in earlier.params}
-    return bool(shared) and earlier.goal is spec.goal and earlier.metric_tag == spec.metric_tag
-
-
-def prior_study(store: Store, job: JobRecord) -> PriorStudy:
-    """``job``'s trials that ended with a finite metric."""
-    trials = tuple(view for view in views_of(store.list_trials(job.name))
-                   if view.value is not None and math.isfinite(view.value))
-    return PriorStudy(job.name, load_spec(job.config).params, trials)
-
-
-def find_prior_studies(
-    store: Store, name: str, spec: StudySpec, exclude: Iterable[str] = ()
-) -> list[PriorStudy]:
-    """The related earlier jobs of ``store`` with at least one result (oldest first), minus
-    ``exclude``."""
-    skip = set(exclude)
-    found = (prior_study(store, job) for job in store.list_jobs()
-             if job.name not in skip and is_related(name, spec, job))
-    return [p for p in found if p.trials]
+from tf_hptune.trial import PriorStudy, estimates
 
 
 def positions(space: SearchSpace, params: Mapping[str, Any]) -> np.ndarray:
@@ -82,11 +43,10 @@ def prior_rows(
     rank; duplicates are dropped.
     """
     ranked: list[tuple[float, np.ndarray]] = []
-    sign = 1.0 if goal is Goal.MINIMIZE else -1.0
     for study in priors:
         # a trial stopped early ranks by its forecast final value
         trials = sorted(((v, t) for t, v in zip(study.trials, estimates(study.trials))
-                         if v is not None), key=lambda pair: sign * pair[0])
+                         if v is not None), key=lambda pair: goal.loss(pair[0]))
         for rank, (_, trial) in enumerate(trials):
             ranked.append(((rank + 0.5) / len(trials), positions(space, trial.params)))
     if not ranked:

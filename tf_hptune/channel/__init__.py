@@ -11,7 +11,9 @@ trial opened summary writers, recorded by ``tf_hptune.observe``, are read as wel
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from tf_hptune.observe import read_summary_dirs
 CONTROL_DIR_NAME = "tf_hptune"
 STOP_NAME = "STOP"  # in the control dir: the tuner asks the trial to stop
 LISTENING_NAME = "LISTENING"  # in the control dir: the trial ends itself on STOP
+
+log = logging.getLogger("tf_hptune")
 
 
 @dataclass(frozen=True)
@@ -123,16 +127,37 @@ class TrialChannel:
         self.paths.control_dir.mkdir(parents=True, exist_ok=True)
         self.paths.stop_file.write_text(reason + "\n", encoding="utf-8")
 
-
-def announce_listening(control_dir: str | os.PathLike[str]) -> None:
-    """Trial side: tell the tuner that this trial ends itself on STOP, so it waits the grace
-    period before SIGTERM. Trials that never say so get SIGTERM as soon as they are stopped."""
-    try:
-        (Path(control_dir) / LISTENING_NAME).touch()
-    except OSError:  # no control dir: the trial then ends on SIGTERM, as any other
-        pass
+    def listening(self) -> bool:
+        """Whether the trial said it ends itself on a stop request (``StopWatcher``)."""
+        return self.paths.listening_file.exists()
 
 
-def stop_requested(control_dir: str | os.PathLike[str]) -> bool:
-    """Trial side: has the tuner asked this trial to stop?"""
-    return (Path(control_dir) / STOP_NAME).exists()
+class StopWatcher:
+    """Trial side: the one watcher of the tuner's STOP file.
+
+    Made the first time something in the trial listens: it writes ``LISTENING`` then, so the
+    tuner gives the trial its grace period before SIGTERM (a trial that never listens gets
+    SIGTERM as soon as it is stopped). ``check`` looks at the file at most every
+    ``check_secs`` unless forced, and once it has seen a stop request it stays True.
+    """
+
+    def __init__(self, control_dir: str | os.PathLike[str], check_secs: float = 0.1) -> None:
+        self.stop_file = Path(control_dir) / STOP_NAME
+        self.check_secs = check_secs
+        self.stopped = False
+        self._next_check = 0.0
+        try:
+            (Path(control_dir) / LISTENING_NAME).touch()
+        except OSError:  # no control dir: the trial then ends on SIGTERM, as any other
+            pass
+
+    def check(self, force: bool = False) -> bool:
+        """Whether the tuner has asked this trial to stop."""
+        now = time.monotonic()
+        if self.stopped or (not force and now < self._next_check):
+            return self.stopped
+        self._next_check = now + self.check_secs
+        if self.stop_file.exists():
+            self.stopped = True
+            log.warning("tf_hptune: the tuner asked this trial to stop; ending training")
+        return self.stopped

@@ -8,8 +8,9 @@ import os
 import time
 from pathlib import Path
 
+from tf_hptune.names import DEFAULT_METRIC_TAG
+
 DEFAULT_METRIC_FILE = "/tmp/hypertune/output.metrics"
-DEFAULT_TAG = "training/hptuning/metric"
 MAX_REPORTS = 100
 _MAX_READ = 1 << 20  # the file holds 100 short lines; never read more than this of it
 
@@ -32,7 +33,7 @@ def write_report(
     entry = {
         "checkpoint_path": checkpoint_path,
         "global_step": str(int(step)) if step is not None else "0",
-        tag or DEFAULT_TAG: str(float(value)),
+        tag or DEFAULT_METRIC_TAG: str(float(value)),
         "timestamp": time.time(),
         "trial": trial,
     }

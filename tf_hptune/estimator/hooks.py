@@ -1,33 +1,16 @@
 """Session hooks and checkpoint listeners that connect an Estimator trial to the tuner."""
 from __future__ import annotations
 
-import logging
 import os
-import threading
-import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from tf_hptune.channel import announce_listening
+from tf_hptune.channel import StopWatcher
 from tf_hptune.channel.events import EventDirectoryScanner
-from tf_hptune.context import note_outside_tuning, trial_context
+from tf_hptune.context import note_outside_tuning, trial_context, warn_once
 from tf_hptune.report import report
-
-log = logging.getLogger("tf_hptune")
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
-def _warn_once(key: str, message: str, *args: Any) -> None:
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    log.warning(message, *args)
 
 
 def report_evaluation(eval_result: Mapping[str, Any], checkpoint_path: str = "") -> bool:
@@ -44,52 +27,40 @@ def report_evaluation(eval_result: Mapping[str, Any], checkpoint_path: str = "")
     try:
         value = float(eval_result[tag])
     except KeyError:
-        _warn_once(f"missing:{tag}", "tf_hptune: the metric tag %r is not among the "
-                   "evaluation's metrics %s", tag, sorted(eval_result))
+        warn_once(f"missing:{tag}", "tf_hptune: the metric tag %r is not among the "
+                  "evaluation's metrics %s", tag, sorted(eval_result))
         return False
     except (TypeError, ValueError):
-        _warn_once(f"scalar:{tag}", "tf_hptune: evaluation metric %r is not a scalar: %r",
-                   tag, eval_result[tag])
+        warn_once(f"scalar:{tag}", "tf_hptune: evaluation metric %r is not a scalar: %r",
+                  tag, eval_result[tag])
         return False
     step = eval_result.get(tf.compat.v1.GraphKeys.GLOBAL_STEP)
     return report(tag, value, step, checkpoint_path=checkpoint_path, caller="report_evaluation")
 
 
 class StopHook(tf.compat.v1.train.SessionRunHook):
-    """Ends training when the tuner's STOP file appears.
+    """Ends training when the tuner asks the trial to stop (``watcher``).
 
     Checked when the session is created (a trial asked to stop before training runs no step)
-    and after a step at most every ``check_secs``; training then ends through
+    and after each step, at most every ``watcher.check_secs``; training then ends through
     ``request_stop()``, so Estimator's ``CheckpointSaverHook`` saves a final checkpoint and its
     listeners (the evaluation of ``train_and_evaluate``) run as at a normal end.
     """
 
-    def __init__(self, stop_file: str | os.PathLike[str], check_secs: float = 0.1) -> None:
-        self.stop_file = Path(stop_file)
-        self.check_secs = check_secs
-        self.stopped = False
-        self._next_check = 0.0
-        announce_listening(self.stop_file.parent)
+    def __init__(self, watcher: StopWatcher) -> None:
+        self.watcher = watcher
+
+    @property
+    def stopped(self) -> bool:
+        return self.watcher.stopped
 
     def after_create_session(self, session: Any, coord: Any) -> None:
-        if self._stop_now(force=True):
+        if self.watcher.check(force=True):
             coord.request_stop()
 
     def after_run(self, run_context: Any, run_values: Any) -> None:
-        if self._stop_now(force=False):
+        if self.watcher.check():
             run_context.request_stop()
-
-    def _stop_now(self, force: bool) -> bool:
-        now = time.monotonic()
-        if not force and now < self._next_check:
-            return False
-        self._next_check = now + self.check_secs
-        if not self.stop_file.exists():
-            return False
-        if not self.stopped:
-            log.warning("tf_hptune: the tuner asked this trial to stop; ending training")
-        self.stopped = True
-        return True
 
 
 class EvalReportListener(tf.compat.v1.train.CheckpointSaverListener):
@@ -138,8 +109,9 @@ def make_hooks(estimator: tf.estimator.Estimator | None = None) -> TrialHooks:
         note_outside_tuning("make_hooks")
         return TrialHooks([], [])
     hooks: list[tf.compat.v1.train.SessionRunHook] = []
-    if ctx.paths is not None:
-        hooks.append(StopHook(ctx.paths.stop_file))
+    watcher = ctx.stop_watcher()
+    if watcher is not None:
+        hooks.append(StopHook(watcher))
     listeners: list[tf.compat.v1.train.CheckpointSaverListener] = []
     if estimator is not None:
         listeners.append(EvalReportListener(estimator.model_dir, ctx.metric_tag))

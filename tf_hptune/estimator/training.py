@@ -51,7 +51,8 @@ def train_and_evaluate(
     ctx = trial_context()
     if not ctx.in_tuning_job:
         return tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
-    stop_hook = StopHook(ctx.paths.stop_file) if ctx.paths is not None else None
+    watcher = ctx.stop_watcher()
+    stop_hook = StopHook(watcher) if watcher is not None else None
     if stop_hook is not None:
         train_spec = train_spec._replace(hooks=(*train_spec.hooks, stop_hook))
     user_exporters = len(eval_spec.exporters)

@@ -1,18 +1,19 @@
 """Launchers: local subprocesses today; in-process and Ray beside them later."""
 from __future__ import annotations
 
-from tf_hptune.launch.base import Launcher, Resources, TrialCommand, TrialHandle
-from tf_hptune.launch.command import LaunchConfig, build_command, tf_config
-from tf_hptune.launch.local import LocalLauncher, make_private_dir, pid_alive
+from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
+from tf_hptune.launch.local import LocalHandle, LocalLauncher, make_private_dir, pid_alive
+from tf_hptune.launch.request import LaunchConfig, build_request, tf_config
 
 __all__ = [
+    "UNKNOWN_EXIT",
     "LaunchConfig",
     "Launcher",
+    "LocalHandle",
     "LocalLauncher",
-    "Resources",
-    "TrialCommand",
     "TrialHandle",
-    "build_command",
+    "TrialRequest",
+    "build_request",
     "make_private_dir",
     "pid_alive",
     "tf_config",

@@ -1,4 +1,9 @@
-"""The Launcher interface: where a trial runs. The Tuner hands out resources; launchers obey."""
+"""The Launcher contract: where a trial runs. The Tuner hands out resources; launchers obey.
+
+A ``TrialRequest`` is typed data (module, user args, hyperparameters, environment, working
+directory, resources); each launcher turns it into a process, a task or a call, and returns its
+own kind of ``TrialHandle``. Every launcher passes ``tests/launch/test_conformance.py``.
+"""
 from __future__ import annotations
 
 import abc
@@ -8,18 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tf_hptune.channel import TrialPaths
+from tf_hptune.resources import Resources
 
 
 @dataclass(frozen=True)
-class TrialCommand:
-    """One trial's process: ``python <argv...>`` in ``cwd`` with ``env`` added."""
+class TrialRequest:
+    """One trial to start: ``python -m module <user_args> --job-dir <paths.job_dir>
+    --<name> <value> ...`` in ``cwd``, with ``env`` added to the launcher's environment and the
+    share ``resources``. ``hyperparameters`` holds the typed values, in the spec's order."""
 
     job_name: str
     trial_id: str
-    argv: tuple[str, ...]
-    cwd: str
+    module: str
+    user_args: tuple[str, ...]
+    hyperparameters: Mapping[str, Any]
     env: Mapping[str, str]
+    cwd: str
     paths: TrialPaths
+    resources: Resources = field(default_factory=Resources)
 
 
 UNKNOWN_EXIT = -1000
@@ -27,43 +38,41 @@ UNKNOWN_EXIT = -1000
 restart): its success is judged by its metric alone."""
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What the Tuner gives one trial: GPU indexes (none on a CPU machine)."""
-
-    gpus: tuple[int, ...] = ()
-
-
 @dataclass
 class TrialHandle:
-    """A started (or adopted) trial. Launchers keep their own state in ``data``."""
+    """A started (or adopted) trial. Each launcher has its own subclass; ``pid`` is the process
+    the store records, where there is one."""
 
     trial_id: str
     pid: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class Launcher(abc.ABC):
-    """``start`` a trial, ``poll`` it for its exit code, ``terminate`` it."""
+    """``start`` a trial, ``poll`` it for its exit code, ``terminate`` or ``kill`` it."""
 
     @abc.abstractmethod
-    def start(self, command: TrialCommand, resources: Resources) -> TrialHandle:
+    def start(self, request: TrialRequest) -> TrialHandle:
         """Start the trial; raises ``LaunchError`` when it cannot be started."""
 
     @abc.abstractmethod
     def poll(self, handle: TrialHandle) -> int | None:
-        """The exit code once the trial has ended, else None. Never blocks."""
-
-    def wait(self, handles: Sequence[TrialHandle], timeout: float) -> None:
-        """Block for up to ``timeout`` seconds; may return early when a trial ends."""
-        time.sleep(timeout)
-
-    def adopt(self, command: TrialCommand, pid: int) -> TrialHandle | None:
-        """A handle for a trial started by an earlier tuner process, or None when ``pid`` is
-        not that trial's live process (or this launcher cannot adopt)."""
-        return None
+        """The exit code once the trial has ended (negative: the signal that ended it), else
+        None. Never blocks."""
 
     @abc.abstractmethod
     def terminate(self, handle: TrialHandle, grace: float) -> None:
         """Ask the trial to end now; force it after ``grace`` seconds (enforced by ``poll``).
         Never blocks."""
+
+    @abc.abstractmethod
+    def kill(self, handle: TrialHandle) -> None:
+        """End the trial and everything it started, now. Never blocks."""
+
+    def wait(self, handles: Sequence[TrialHandle], timeout: float) -> None:
+        """Block for up to ``timeout`` seconds; may return early when a trial ends."""
+        time.sleep(timeout)
+
+    def adopt(self, request: TrialRequest, pid: int) -> TrialHandle | None:
+        """A handle for a trial started by an earlier tuner process, or None when ``pid`` is
+        not that trial's live process (or this launcher cannot adopt)."""
+        return None

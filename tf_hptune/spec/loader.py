@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import yaml
 
-from tf_hptune.errors import SpecError, TfHptuneError
+from tf_hptune.errors import SpecError
 from tf_hptune.names import is_job_name
-from tf_hptune.space import SearchSpace
 from tf_hptune.spec.constraints import parse_constraint
 from tf_hptune.spec.model import (
     Algorithm,
@@ -61,7 +59,7 @@ TRAINING_INPUT_KEYS = (
 HYPERPARAMETER_KEYS = (
     "goal", "hyperparameterMetricTag", "maxTrials", "maxParallelTrials", "maxFailedTrials",
     "enableTrialEarlyStopping", "algorithm", "resumePreviousJobId", "params", "constraints",
-    "enableTransferLearning",
+    "enableTransferLearning", "earlyStoppingRule",
 )
 PARAM_KEYS = (
     "parameterName", "type", "minValue", "maxValue", "categoricalValues", "discreteValues",
@@ -427,25 +425,13 @@ def _params(raw: Any, path: str) -> tuple[ParameterSpec, ...]:
 
 
 def _constraints(raw: Any, path: str, params: tuple[ParameterSpec, ...]) -> tuple[str, ...]:
-    """Expressions between parameters; without ``params`` (a resumed job) only their syntax is
-    checked here. With params, at least one point of the space must satisfy them all."""
+    """Expressions between parameters: their syntax, and their names when ``params`` are given
+    (a resumed job has none). Whether any point satisfies them all is the search space's
+    check (``SearchSpace.from_spec``), made before a job is recorded."""
     if not isinstance(raw, (list, tuple)):
         _fail(path, raw, "must be a list of expressions, e.g. ['nnsize % nheads == 0']")
-    texts = tuple(parse_constraint(item, params or None, f"{path}[{index}]").text
-                  for index, item in enumerate(raw))
-    if params and texts:
-        try:
-            SearchSpace(params, texts).sample(np.random.default_rng(0))
-        except TfHptuneError as exc:
-            _fail(path, list(texts), str(exc))
-    return texts
-
-
-def _grid_size(param: ParameterSpec) -> int:
-    if param.type is ParamType.INTEGER:
-        assert param.min_value is not None and param.max_value is not None
-        return int(param.max_value) - int(param.min_value) + 1
-    return len(param.categorical_values or param.discrete_values)
+    return tuple(parse_constraint(item, params or None, f"{path}[{index}]").text
+                 for index, item in enumerate(raw))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,6 +444,7 @@ _HP_FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "maxParallelTrials": ("max_parallel_trials", _count(1, MAX_PARALLEL_TRIALS)),
     "maxFailedTrials": ("max_failed_trials", _count(0, MAX_TRIALS)),
     "enableTrialEarlyStopping": ("enable_early_stopping", _boolean),
+    "earlyStoppingRule": ("early_stopping_rule", _text),
     "enableTransferLearning": ("enable_transfer_learning", _boolean),
     "algorithm": ("algorithm", _choice(Algorithm)),
     "resumePreviousJobId": ("resume_previous_job_id", _job_name),
@@ -489,7 +476,7 @@ def _hyperparameters(raw: Any, path: str, hints: tuple[str, ...] = ()) -> dict[s
                 _fail(f"{params_path}[{index}].type", param.type.value,
                       f"GRID_SEARCH needs INTEGER, CATEGORICAL or DISCRETE parameters; "
                       f"{param.name!r} is DOUBLE")
-            points *= _grid_size(param)
+            points *= int(param.cardinality)
         if points > MAX_GRID_POINTS:
             _fail(params_path, points, f"the GRID_SEARCH grid has more than "
                                        f"{MAX_GRID_POINTS:,} points")
@@ -640,6 +627,8 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         hyperparameters["resumePreviousJobId"] = spec.resume_previous_job_id
     if spec.constraints:
         hyperparameters["constraints"] = list(spec.constraints)
+    if spec.early_stopping_rule is not None:
+        hyperparameters["earlyStoppingRule"] = spec.early_stopping_rule
     training_input = {
         k: copy.deepcopy(v) for k, v in spec.training_input.items() if k != "hyperparameters"
     }

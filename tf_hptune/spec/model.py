@@ -2,16 +2,26 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_METRIC_TAG = "training/hptuning/metric"
+from tf_hptune.names import DEFAULT_METRIC_TAG
 
 
 class Goal(str, enum.Enum):
     MAXIMIZE = "MAXIMIZE"
     MINIMIZE = "MINIMIZE"
+
+    @property
+    def sign(self) -> float:
+        """1 when smaller is better, -1 when larger is: ``sign * value`` is a loss."""
+        return 1.0 if self is Goal.MINIMIZE else -1.0
+
+    def loss(self, value: float) -> float:
+        """``value`` as a quantity to minimise."""
+        return self.sign * value
 
 
 class ParamType(str, enum.Enum):
@@ -45,6 +55,15 @@ class ParameterSpec:
     discrete_values: tuple[float, ...] = ()
     scale_type: ScaleType | None = None
 
+    @property
+    def cardinality(self) -> float:
+        """Number of values it can take (``inf`` for DOUBLE)."""
+        if self.type is ParamType.DOUBLE:
+            return math.inf
+        if self.type is ParamType.INTEGER:
+            return int(self.max_value) - int(self.min_value) + 1  # type: ignore[arg-type]
+        return len(self.categorical_values or self.discrete_values)
+
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -55,7 +74,8 @@ class StudySpec:
     ``constraints`` are expressions between parameters (``nnsize % nheads == 0``), checked by
     the loader; ``SearchSpace`` compiles and enforces them. ``enable_transfer_learning`` (on by
     default, beyond the service's config) lets the job learn from similarly named earlier
-    jobs.
+    jobs. ``early_stopping_rule`` (beyond the service) names the rule in
+    ``tf_hptune.stopping.STOPPERS``; None is the default rule.
     """
 
     params: tuple[ParameterSpec, ...]
@@ -65,6 +85,7 @@ class StudySpec:
     max_parallel_trials: int = 1
     max_failed_trials: int = 0
     enable_early_stopping: bool = False
+    early_stopping_rule: str | None = None
     enable_transfer_learning: bool = True
     algorithm: Algorithm = Algorithm.ALGORITHM_UNSPECIFIED
     resume_previous_job_id: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping.base import KEEP, Curve, EarlyStopper, StopDecision
+from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision
 from tf_hptune.stopping.curve import CurveStopper
 from tf_hptune.stopping.median import MedianStopper
 
@@ -25,5 +25,5 @@ def make_stopper(goal: Goal, name: str = DEFAULT_STOPPER, **options: float) -> E
     return factory(goal, **options)
 
 
-__all__ = ["DEFAULT_STOPPER", "KEEP", "STOPPERS", "Curve", "CurveStopper", "EarlyStopper",
+__all__ = ["DEFAULT_STOPPER", "KEEP", "STOPPERS", "CurveStopper", "EarlyStopper",
            "MedianStopper", "StopDecision", "make_stopper"]

@@ -1,4 +1,4 @@
-"""The EarlyStopper interface: which running trial to stop, from plain data about curves."""
+"""The EarlyStopper interface: which running trial to stop, from plain data about trials."""
 from __future__ import annotations
 
 import abc
@@ -6,24 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tf_hptune.spec.model import Goal
-
-
-@dataclass(frozen=True)
-class Curve:
-    """One trial's measurements, ``(step, value)`` in step order, values as reported.
-
-    ``completed`` is True for a trial that ended with a metric (normally or stopped early);
-    failed trials are not peers.
-    """
-
-    trial_id: str
-    points: tuple[tuple[int, float], ...]
-    completed: bool = False
-    stopped_early: bool = False
-
-    @property
-    def last_step(self) -> int:
-        return self.points[-1][0] if self.points else 0
+from tf_hptune.trial import Trial
 
 
 @dataclass(frozen=True)
@@ -51,27 +34,25 @@ class EarlyStopper(abc.ABC):
         self.min_completed = min_completed
         self.min_step_fraction = min_step_fraction
 
-    def loss(self, value: float) -> float:
-        """A value as a quantity to minimise."""
-        return value if self.goal is Goal.MINIMIZE else -value
+    def best_loss(self, trial: Trial) -> float:
+        return min(self.goal.loss(v) for _, v in trial.measurements)
 
-    def best_loss(self, curve: Curve) -> float:
-        return min(self.loss(v) for _, v in curve.points)
-
-    def decide(self, trial: Curve, peers: Sequence[Curve]) -> StopDecision:
-        if trial.completed or not trial.points:
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
+        """Peers are the job's other trials that did not fail (completed or running)."""
+        if trial.completed or not trial.measurements:
             return KEEP
-        done = [p for p in peers if p.completed and p.points and p.trial_id != trial.trial_id]
+        done = [p for p in peers
+                if p.completed and p.measurements and p.trial_id != trial.trial_id]
         if len(done) < self.min_completed:
             return KEEP
         horizon = max(p.last_step for p in done)
         if trial.last_step < self.min_step_fraction * horizon:
             return KEEP
-        others = [p for p in peers if p.points and p.trial_id != trial.trial_id]
+        others = [p for p in peers if p.measurements and p.trial_id != trial.trial_id]
         if all(self.best_loss(trial) <= self.best_loss(p) for p in others):
             return KEEP  # the current best is never stopped
         return self._decide(trial, done, horizon)
 
     @abc.abstractmethod
-    def _decide(self, trial: Curve, completed: Sequence[Curve], horizon: int) -> StopDecision:
+    def _decide(self, trial: Trial, completed: Sequence[Trial], horizon: int) -> StopDecision:
         """The rule itself, called only past the warm-up and for a trial that is not best."""

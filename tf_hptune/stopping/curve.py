@@ -8,16 +8,17 @@ import numpy as np
 from scipy.stats import norm
 
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping.base import KEEP, Curve, EarlyStopper, StopDecision
-from tf_hptune.stopping.forecast import SMOOTH, predict_final, recent, values_at
+from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision
+from tf_hptune.trial import SMOOTH, Trial, predict_final, recent, values_at
 
 
-def _noise(curves: Sequence[Curve], loss: Callable[[float], float]) -> float:
+def _noise(trials: Sequence[Trial], loss: Callable[[float], float]) -> float:
     """Evaluation noise, from the step-to-step changes over the second half of each curve
     (a robust estimate: median absolute change / (0.6745 * sqrt 2))."""
-    changes = [abs(loss(b[1]) - loss(a[1]))
-               for c in curves for a, b in zip(c.points[len(c.points) // 2:],
-                                               c.points[len(c.points) // 2 + 1:])]
+    changes = []
+    for t in trials:
+        half = t.measurements[len(t.measurements) // 2:]
+        changes += [abs(loss(b[1]) - loss(a[1])) for a, b in zip(half, half[1:])]
     return float(np.median(changes)) / (0.6745 * np.sqrt(2.0)) if changes else 0.0
 
 
@@ -26,7 +27,7 @@ class CurveStopper(EarlyStopper):
     plus c's change from the same step to its end. The predictions form a kernel density;
     the trial stops when the probability that its final loss beats the best completed final
     loss is below ``threshold``. The reason quotes the trial's forecast final value
-    (``stopping.forecast``, the value the optimizer learns from)."""
+    (``tf_hptune.trial``, the value the optimizer learns from)."""
 
     def __init__(
         self, goal: Goal, *, threshold: float = 0.3, smooth: int = SMOOTH, **kwargs: float
@@ -35,32 +36,32 @@ class CurveStopper(EarlyStopper):
         self.threshold = threshold
         self.smooth = int(smooth)
 
-    def _decide(self, trial: Curve, completed: Sequence[Curve], horizon: int) -> StopDecision:
+    def _decide(self, trial: Trial, completed: Sequence[Trial], horizon: int) -> StopDecision:
         # The trial's current level: the mean of its last few values (evaluations are noisy),
         # compared with each peer's mean at the same steps.
         steps, level = recent(trial, self.smooth)
-        current = self.loss(level)
+        current = self.goal.loss(level)
         # Peers stopped early never reached their end: their change to the end is unknown.
         finished = [c for c in completed if not c.stopped_early] or list(completed)
-        levels = np.array([self.loss(float(np.mean(values_at(c.points, steps))))
+        levels = np.array([self.goal.loss(float(np.mean(values_at(c.measurements, steps))))
                            for c in finished])
-        finals = np.array([self.loss(c.points[-1][1]) for c in finished])
+        finals = np.array([self.goal.loss(c.measurements[-1][1]) for c in finished])
         ok = np.isfinite(levels)
         levels, finals = levels[ok], finals[ok]
         deltas = finals - levels
         if len(deltas) < self.min_completed:
             return KEEP
         predictions = current + deltas
-        best = min(self.loss(c.points[-1][1]) for c in completed)
+        best = min(self.goal.loss(c.measurements[-1][1]) for c in completed)
         spread = float(np.std(predictions))
-        width = max(spread * len(predictions) ** -0.2, _noise(finished, self.loss),
+        width = max(spread * len(predictions) ** -0.2, _noise(finished, self.goal.loss),
                     1e-3 * max(abs(best), 1e-12))
         p_beat = float(np.mean(norm.cdf((best - predictions) / width)))
         if p_beat < self.threshold:
-            forecast = self.loss(predict_final(current, levels, finals))
+            forecast = self.goal.loss(predict_final(current, levels, finals))
             return StopDecision(
                 True,
                 f"learning-curve rule: probability {p_beat:.3f} of beating the best "
-                f"{self.loss(best):.6g} (forecast final value {forecast:.6g})",
+                f"{self.goal.loss(best):.6g} (forecast final value {forecast:.6g})",
             )
         return KEEP

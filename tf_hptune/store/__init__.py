@@ -8,8 +8,10 @@ from tf_hptune.store.base import (
     Store,
     TrialRecord,
     check_job_name,
+    default_store_path,
+    open_store,
 )
-from tf_hptune.store.sqlite import SqliteStore, default_store_path, open_store
+from tf_hptune.store.sqlite import SqliteStore
 
 __all__ = [
     "JobRecord",

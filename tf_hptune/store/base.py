@@ -7,12 +7,28 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterable, Mapping
+import json
+import os
+import pathlib
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tf_hptune.errors import JobNameError
 from tf_hptune.names import MAX_JOB_NAME_LENGTH, is_job_name
+
+HOME_ENV = "TF_HPTUNE_HOME"
+STORE_FILENAME = "store.db"
+JOB_FIELDS = frozenset(
+    {"state", "start_time", "end_time", "error_message", "tuner_pid", "tuner_host", "config",
+     "launch", "info"}
+)
+TRIAL_FIELDS = frozenset(
+    {"state", "start_time", "end_time", "final_step", "final_value", "stopped_early", "reason",
+     "log_tail", "pid", "trial_dir"}
+)
+_TRIAL_ID_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
 class State(str, enum.Enum):
@@ -132,8 +148,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def add_measurements(
         self, job_name: str, trial_id: str, measurements: Iterable[Measurement]
-    ) -> int:
-        """Upsert measurements keyed by (trial, step); return how many were new or changed."""
+    ) -> tuple[Measurement, ...]:
+        """Upsert measurements keyed by (trial, step) (a later one of the same step wins);
+        return those that were new or changed, in step order, as stored."""
 
     @abc.abstractmethod
     def get_trial(self, job_name: str, trial_id: str) -> TrialRecord:
@@ -152,3 +169,118 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- validation shared by every backend -----------------------------------------------------
+# Each backend calls these before it writes, so that a bad value never reaches a stored job and
+# every backend refuses the same values with the same message.
+
+def default_store_path() -> pathlib.Path:
+    """``$TF_HPTUNE_HOME/store.db`` if the variable is set, else ``~/.tf_hptune/store.db``."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return pathlib.Path(home).expanduser() / STORE_FILENAME
+    return pathlib.Path.home() / ".tf_hptune" / STORE_FILENAME
+
+
+BACKENDS: dict[str, Callable[[str | os.PathLike[str]], Store]] = {}
+"""Store classes by name; ``open_store`` uses ``"sqlite"`` (the only one so far)."""
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open (creating if needed) the store at ``path``, or at ``default_store_path()``;
+    ``":memory:"`` is a store private to the returned object."""
+    return BACKENDS["sqlite"](default_store_path() if path is None else path)
+
+
+def check_trial_id(trial_id: object) -> str:
+    """Trial ids are decimal strings ("1", "2", ...); ints are accepted and converted."""
+    if isinstance(trial_id, int) and not isinstance(trial_id, bool) and trial_id >= 0:
+        return str(trial_id)
+    if isinstance(trial_id, str) and _TRIAL_ID_RE.match(trial_id):
+        return trial_id
+    raise ValueError(f"trial id {trial_id!r} is invalid: use a decimal string like '1'")
+
+
+def _json_default(obj: object) -> Any:
+    """Let numpy scalars (and anything else with ``.item()``) through as Python values."""
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def to_json(what: str, value: Mapping[str, Any]) -> str:
+    """A mapping field as JSON text; anything else is a ``TypeError`` naming the field."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
+    try:
+        return json.dumps(dict(value), default=_json_default)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what} cannot be stored as JSON: {e}") from None
+
+
+def _state(value: object, what: str) -> State:
+    try:
+        return State(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in State)
+        raise ValueError(f"{what}: invalid state {value!r} (use one of {allowed})") from None
+
+
+def _opt(value: object, kind: type, what: str) -> Any:
+    """``None`` or ``kind(value)``; a bad value raises naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind is not bool:
+        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}") from None
+
+
+def _fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str,
+            kinds: Mapping[str, type]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key not in allowed:
+            raise TypeError(f"{what}: unknown field {key!r} (allowed: "
+                            f"{', '.join(sorted(allowed))})")
+        label = f"{what} {key}"
+        kind = kinds.get(key, str)
+        if key == "state":
+            out[key] = _state(value, f"{what} state")
+        elif kind is dict:
+            out[key] = to_json(key, value)
+        elif kind is bool:
+            out[key] = bool(value)
+        else:
+            out[key] = _opt(value, kind, label)
+    return out
+
+
+def check_job_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``update_job``'s fields, checked and typed: ``state`` a ``State``, times floats, the
+    mappings (``config``, ``launch``, ``info``) as JSON text."""
+    return _fields(fields, JOB_FIELDS, "update_job", {
+        "start_time": float, "end_time": float, "tuner_pid": int, "config": dict,
+        "launch": dict, "info": dict})
+
+
+def check_trial_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``update_trial``'s fields, checked and typed (``final_value`` may be NaN or
+    infinite)."""
+    return _fields(fields, TRIAL_FIELDS, "update_trial", {
+        "start_time": float, "end_time": float, "final_step": int, "pid": int,
+        "final_value": float, "stopped_early": bool})
+
+
+def check_measurements(measurements: Iterable[Measurement]) -> dict[int, Measurement]:
+    """Measurements by step, typed; a later one of the same step wins."""
+    out: dict[int, Measurement] = {}
+    for m in measurements:
+        if isinstance(m.step, bool):
+            raise TypeError(f"measurement step must be an int, got {m.step!r}")
+        out[int(m.step)] = Measurement(int(m.step), float(m.value), float(m.time))
+    return dict(sorted(out.items()))

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import pathlib
-import re
 import sqlite3
 import threading
 import time
@@ -26,31 +25,24 @@ from typing import Any
 
 from tf_hptune.errors import JobExistsError, JobNotFoundError, StoreError
 from tf_hptune.store.base import (
+    BACKENDS,
     JobRecord,
     Measurement,
     State,
     Store,
     TrialRecord,
+    check_job_fields,
     check_job_name,
+    check_measurements,
+    check_trial_fields,
+    check_trial_id,
+    to_json,
 )
 
-HOME_ENV = "TF_HPTUNE_HOME"
-STORE_FILENAME = "store.db"
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x74666870  # b"tfhp"
 BUSY_TIMEOUT_S = 30.0
 MEMORY = ":memory:"
-
-JOB_FIELDS = frozenset(
-    {"state", "start_time", "end_time", "error_message", "tuner_pid", "tuner_host", "config",
-     "launch", "info"}
-)
-TRIAL_FIELDS = frozenset(
-    {"state", "start_time", "end_time", "final_step", "final_value", "stopped_early", "reason",
-     "log_tail", "pid", "trial_dir"}
-)
-
-_TRIAL_ID_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 
 _SCHEMA = """
 CREATE TABLE jobs (
@@ -101,19 +93,6 @@ CREATE TABLE measurements (
 _ABANDONED: list[sqlite3.Connection] = []
 
 
-def default_store_path() -> pathlib.Path:
-    """``$TF_HPTUNE_HOME/store.db`` if the variable is set, else ``~/.tf_hptune/store.db``."""
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return pathlib.Path(home).expanduser() / STORE_FILENAME
-    return pathlib.Path.home() / ".tf_hptune" / STORE_FILENAME
-
-
-def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
-    """Open (creating if needed) the store at ``path``, or at ``default_store_path()``."""
-    return SqliteStore(default_store_path() if path is None else path)
-
-
 # --- value encoding -------------------------------------------------------------------------
 
 
@@ -135,23 +114,6 @@ def _decode_float(value: float | None, nonfinite: str | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _json_default(obj: object) -> Any:
-    """Let numpy scalars (and anything else with ``.item()``) through as Python values."""
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _dumps(what: str, value: Mapping[str, Any]) -> str:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
-    try:
-        return json.dumps(dict(value), default=_json_default)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{what} cannot be stored as JSON: {e}") from None
-
-
 def _is_busy(e: sqlite3.Error) -> bool:
     text = str(e).lower()
     return "locked" in text or "busy" in text
@@ -159,35 +121,6 @@ def _is_busy(e: sqlite3.Error) -> bool:
 
 def _same_value(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
-
-
-def _state(value: object, what: str) -> str:
-    try:
-        return State(value).value
-    except ValueError:
-        allowed = ", ".join(s.value for s in State)
-        raise ValueError(f"{what}: invalid state {value!r} (use one of {allowed})") from None
-
-
-def _opt(value: object, kind: type, what: str) -> Any:
-    """``None`` or ``kind(value)``; a bad value raises naming the field."""
-    if value is None:
-        return None
-    if isinstance(value, bool) and kind is not bool:
-        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}")
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be {kind.__name__} or None, got {value!r}") from None
-
-
-def _trial_id(trial_id: object) -> str:
-    """Trial ids are decimal strings ("1", "2", ...); ints are accepted and converted."""
-    if isinstance(trial_id, int) and not isinstance(trial_id, bool) and trial_id >= 0:
-        return str(trial_id)
-    if isinstance(trial_id, str) and _TRIAL_ID_RE.match(trial_id):
-        return trial_id
-    raise ValueError(f"trial id {trial_id!r} is invalid: use a decimal string like '1'")
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -406,8 +339,8 @@ class SqliteStore(Store):
         self, name: str, config: Mapping[str, Any], launch: Mapping[str, Any]
     ) -> JobRecord:
         check_job_name(name)
-        config_json = _dumps("config", config)
-        launch_json = _dumps("launch", launch)
+        config_json = to_json("config", config)
+        launch_json = to_json("launch", launch)
         try:
             with self._write() as conn:
                 conn.execute(
@@ -433,22 +366,9 @@ class SqliteStore(Store):
             return [self._job_record(row) for row in rows]
 
     def update_job(self, name: str, **fields: Any) -> JobRecord:
-        values: dict[str, Any] = {}
-        for key, value in fields.items():
-            if key not in JOB_FIELDS:
-                raise TypeError(
-                    f"update_job: unknown field {key!r} (allowed: {', '.join(sorted(JOB_FIELDS))})"
-                )
-            if key == "state":
-                values[key] = _state(value, "update_job state")
-            elif key in ("start_time", "end_time"):
-                values[key] = _opt(value, float, f"update_job {key}")
-            elif key == "tuner_pid":
-                values[key] = _opt(value, int, "update_job tuner_pid")
-            elif key in ("error_message", "tuner_host"):
-                values[key] = _opt(value, str, f"update_job {key}")
-            else:  # config, launch, info
-                values[key] = _dumps(key, value)
+        values = check_job_fields(fields)
+        if "state" in values:
+            values["state"] = values["state"].value
         with self._write() as conn:
             self._require_job(conn, name)
             if values:
@@ -461,8 +381,8 @@ class SqliteStore(Store):
     # -- trials ------------------------------------------------------------------------------
 
     def create_trial(self, job_name: str, trial_id: str, params: Mapping[str, Any]) -> TrialRecord:
-        trial_id = _trial_id(trial_id)
-        params_json = _dumps("params", params)
+        trial_id = check_trial_id(trial_id)
+        params_json = to_json("params", params)
         try:
             with self._write() as conn:
                 self._require_job(conn, job_name)
@@ -480,31 +400,15 @@ class SqliteStore(Store):
             raise
 
     def update_trial(self, job_name: str, trial_id: str, **fields: Any) -> TrialRecord:
-        trial_id = _trial_id(trial_id)
-        values: dict[str, Any] = {}
-        for key, value in fields.items():
-            if key not in TRIAL_FIELDS:
-                raise TypeError(
-                    f"update_trial: unknown field {key!r} "
-                    f"(allowed: {', '.join(sorted(TRIAL_FIELDS))})"
-                )
-            what = f"update_trial {key}"
-            if key == "state":
-                values[key] = _state(value, what)
-            elif key in ("start_time", "end_time"):
-                values[key] = _opt(value, float, what)
-            elif key in ("final_step", "pid"):
-                values[key] = _opt(value, int, what)
-            elif key == "final_value":
-                if isinstance(value, bool):
-                    raise TypeError(f"{what} must be float or None, got {value!r}")
-                values["final_value"], values["final_value_nonfinite"] = _encode_float(
-                    _opt(value, float, what)
-                )
-            elif key == "stopped_early":
-                values[key] = 1 if value else 0
-            else:  # reason, log_tail, trial_dir
-                values[key] = _opt(value, str, what)
+        trial_id = check_trial_id(trial_id)
+        values = check_trial_fields(fields)
+        if "state" in values:
+            values["state"] = values["state"].value
+        if "stopped_early" in values:
+            values["stopped_early"] = int(values["stopped_early"])
+        if "final_value" in values:
+            values["final_value"], values["final_value_nonfinite"] = _encode_float(
+                values["final_value"])
         with self._write() as conn:
             self._require_trial(conn, job_name, trial_id)
             if values:
@@ -517,17 +421,13 @@ class SqliteStore(Store):
 
     def add_measurements(
         self, job_name: str, trial_id: str, measurements: Iterable[Measurement]
-    ) -> int:
-        trial_id = _trial_id(trial_id)
-        incoming: dict[int, tuple[float, float]] = {}
-        for m in measurements:
-            if isinstance(m.step, bool):
-                raise TypeError(f"measurement step must be an int, got {m.step!r}")
-            incoming[int(m.step)] = (float(m.value), float(m.time))  # a later step wins
+    ) -> tuple[Measurement, ...]:
+        trial_id = check_trial_id(trial_id)
+        incoming = check_measurements(measurements)
         with self._write() as conn:
             self._require_trial(conn, job_name, trial_id)
             if not incoming:
-                return 0
+                return ()
             existing = {
                 step: _decode_float(value, nonfinite)
                 for step, value, nonfinite in conn.execute(
@@ -536,23 +436,20 @@ class SqliteStore(Store):
                     (job_name, trial_id),
                 )
             }
-            rows = []
-            for step, (value, when) in incoming.items():
-                old = existing.get(step)
-                if old is not None and _same_value(old, value):
-                    continue
-                rows.append((job_name, trial_id, step, *_encode_float(value), when))
+            changed = tuple(m for step, m in incoming.items()
+                            if step not in existing
+                            or not _same_value(existing[step], m.value))  # type: ignore[arg-type]
             conn.executemany(
                 "INSERT INTO measurements (job, trial_id, step, value, value_nonfinite, time) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, trial_id, step) DO UPDATE SET "
                 "value = excluded.value, value_nonfinite = excluded.value_nonfinite, "
                 "time = excluded.time",
-                rows,
+                [(job_name, trial_id, m.step, *_encode_float(m.value), m.time) for m in changed],
             )
-            return len(rows)
+            return changed
 
     def get_trial(self, job_name: str, trial_id: str) -> TrialRecord:
-        trial_id = _trial_id(trial_id)
+        trial_id = check_trial_id(trial_id)
         with self._read() as conn:
             return self._trial(conn, job_name, trial_id)
 
@@ -655,3 +552,6 @@ class SqliteStore(Store):
             trial_dir=row["trial_dir"],
             measurements=tuple(measurements),
         )
+
+
+BACKENDS["sqlite"] = SqliteStore

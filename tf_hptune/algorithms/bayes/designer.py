@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from tf_hptune.algorithms.base import Designer, PriorStudy, estimates
+from tf_hptune.algorithms.base import Designer
 from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean, Relevant
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
@@ -30,6 +30,7 @@ from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
 from tf_hptune.algorithms.bayes.stacked import Model, Stacked, fit_chain
 from tf_hptune.algorithms.prior import positions, prior_rows
 from tf_hptune.spec.model import ParamType
+from tf_hptune.trial import PriorStudy, estimates
 
 MAX_TRAINING = 300  # trials the model is fitted to, at most
 MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
@@ -68,7 +69,7 @@ class BayesianDesigner(Designer):
         mean of this study's GP, weighted by how well it predicts this study's trials
         (``stacked``)."""
         super().set_priors(priors)
-        rows = prior_rows(self.space, self.priors, self.spec.goal, self._rng)
+        rows = prior_rows(self.space, self.priors, self.goal, self._rng)
         self._prior_rows = rows[: self.n_initial // 2]
         self._prior = fit_chain([level for study in self.priors
                                  if (level := self._prior_level(study)) is not None])
@@ -86,7 +87,7 @@ class BayesianDesigner(Designer):
             return None
         X = np.nan_to_num(np.array([positions(self.space, t.params) for t, _ in trials]),
                           nan=0.0)
-        losses = np.array([self.loss(v) for _, v in trials])
+        losses = np.array([self.goal.loss(v) for _, v in trials])
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
         columns = Columns(self._columns.owner,
                           self._columns.weight * present[self._columns.owner])
@@ -96,7 +97,7 @@ class BayesianDesigner(Designer):
         done = self.completed
         X = np.array([self.space.encode(t.params) for t in done]).reshape(-1, self.space.width)
         # a trial stopped early counts at its forecast final value, not its early last value
-        losses = np.array([np.nan if v is None else self.loss(v) for v in estimates(done)])
+        losses = np.array([np.nan if v is None else self.goal.loss(v) for v in estimates(done)])
         losses[~np.isfinite(losses)] = np.nan
         pending = [self.space.encode(t.params) for t in self.running]
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))

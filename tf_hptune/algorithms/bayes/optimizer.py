@@ -132,7 +132,7 @@ class AcquisitionOptimizer:
             if dim.type is ParamType.CATEGORICAL:
                 options = np.eye(dim.width)
             else:
-                count = int(dim.cardinality)
+                count = int(dim.spec.cardinality)
                 here = int(dim.unit_index(row[sl])[0])
                 index = np.concatenate([here + _STEPS, here - _STEPS,
                                         np.linspace(0, count - 1, min(count, _SPREAD))])

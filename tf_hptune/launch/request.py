@@ -1,4 +1,4 @@
-"""The trial command and environment, exactly as the service built them (CMLE.md)."""
+"""A trial's request: its command and environment, exactly as the service built them (CMLE.md)."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tf_hptune.channel import TrialPaths
-from tf_hptune.launch.base import Resources, TrialCommand
+from tf_hptune.launch.base import TrialRequest
 from tf_hptune.observe import HOOK_DIR
-from tf_hptune.space import SearchSpace
+from tf_hptune.resources import Resources
 from tf_hptune.spec.model import StudySpec
 
 
@@ -70,26 +70,17 @@ def tf_config(spec: StudySpec, launch: LaunchConfig, trial_id: str) -> dict[str,
     }
 
 
-def build_command(
+def build_request(
     job_name: str,
     trial_id: str,
     params: Mapping[str, Any],
     spec: StudySpec,
-    space: SearchSpace,
     launch: LaunchConfig,
     resources: Resources | None = None,
-) -> TrialCommand:
-    """The trial's argv (user args, then ``--job-dir``, then hyperparameters last so that they
-    win with argparse) and its environment additions."""
+) -> TrialRequest:
+    """Trial ``trial_id`` of ``job_name`` with typed ``params`` (in the spec's order) and the
+    environment the service gave a trial."""
     paths = TrialPaths.for_trial(launch.job_dir, trial_id)
-    argv = (
-        "-m",
-        launch.module,
-        *launch.user_args,
-        "--job-dir",
-        str(paths.job_dir),
-        *space.to_args(params),
-    )
     cwd = launch.cwd
     env = {
         "TF_CONFIG": json.dumps(tf_config(spec, launch, trial_id)),
@@ -106,6 +97,6 @@ def build_command(
         ),
         "PYTHONUNBUFFERED": "1",
     }
-    if resources and resources.gpus:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in resources.gpus)
-    return TrialCommand(job_name, trial_id, argv, cwd, env, paths)
+    ordered = {p.name: params[p.name] for p in spec.params}
+    return TrialRequest(job_name, trial_id, launch.module, launch.user_args, ordered, env, cwd,
+                        paths, resources or Resources())

@@ -1,0 +1,192 @@
+"""The job lifecycle that the CLI and ``tune()`` share: submit, run in the foreground, start in
+the background, resume, cancel, describe, list.
+
+The process handling of jobs lives here: whether a job's tuner still runs, spawning a
+background tuner, signalling it, and ending the trials of a job whose tuner is gone.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
+from tf_hptune.errors import UsageError
+from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_private_dir
+from tf_hptune.launch.local import pid_alive
+from tf_hptune.results import job_resource
+from tf_hptune.spec import StudySpec
+from tf_hptune.store import JobRecord, State, Store, check_job_name
+from tf_hptune.study import Study
+from tf_hptune.tuner import Progress, Tuner
+
+CANCELLED_BY_USER = "cancelled by the user"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a tuner runs a job: poll interval and grace (seconds), a per-trial timeout, the
+    designer's seed."""
+
+    poll_interval: float = 1.0
+    grace: float = 10.0
+    trial_timeout: float | None = None
+    seed: int | None = None
+
+    def argv(self) -> list[str]:
+        """These options as ``jobs resume`` flags (for a background tuner)."""
+        out = ["--poll-interval", str(self.poll_interval), "--grace", str(self.grace)]
+        if self.trial_timeout is not None:
+            out += ["--trial-timeout", str(self.trial_timeout)]
+        if self.seed is not None:
+            out += ["--seed", str(self.seed)]
+        return out
+
+
+def launch_config(
+    module: str | None,
+    package_path: str | None,
+    job_dir: str | None,
+    user_args: Sequence[Any],
+    training_input: Mapping[str, Any],
+) -> LaunchConfig:
+    """How the job's trials start. Flags win over the config's ``trainingInput``
+    (``pythonModule``, ``jobDir``, ``args``); what is missing or wrong is a ``UsageError``
+    naming the flag."""
+    module = module or training_input.get("pythonModule")
+    job_dir = job_dir or training_input.get("jobDir")
+    args = list(user_args) if user_args else list(training_input.get("args") or [])
+    missing = [flag for flag, v in (("--module-name", module), ("--job-dir", job_dir),
+                                    ("--package-path", package_path)) if not v]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)} (and no value in the config file)")
+    package = Path(str(package_path))
+    if not package.is_dir():
+        raise UsageError(f"--package-path {package_path!r} is not a directory")
+    if not all(isinstance(a, str) for a in args):
+        raise UsageError(f"trainingInput.args must be strings, got {args!r}")
+    if str(job_dir).startswith("gs://"):
+        raise UsageError(f"--job-dir {job_dir!r}: only local directories are supported")
+    return LaunchConfig(module=str(module), package_path=str(package.resolve()),
+                        job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args))
+
+
+def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
+           seed: int | None = None) -> Study:
+    """Record a new job (nothing runs); everything is validated first."""
+    check_job_name(name)
+    return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
+
+
+def tuner_alive(job: JobRecord) -> bool:
+    """Whether the job's recorded tuner process still runs (guards against a reused pid)."""
+    pid = job.tuner_pid
+    if not pid or pid == os.getpid() or not pid_alive(pid):
+        return False
+    try:
+        return b"hptune" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def run(
+    store: Store,
+    name: str,
+    options: RunOptions = RunOptions(),
+    *,
+    launch: LaunchConfig | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_poll: Callable[[dict[str, TrialPaths]], None] | None = None,
+) -> Study:
+    """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends;
+    SIGINT and SIGTERM cancel it. Returns the job's study."""
+    job = store.get_job(name)
+    if job.state.is_final:
+        raise UsageError(f"job {name!r} has already ended: {job.state.value}")
+    if tuner_alive(job):
+        raise UsageError(f"job {name!r} is still run by tuner process {job.tuner_pid}")
+    study = Study.load(store, name, seed=options.seed)
+    tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch),
+                  poll_interval=options.poll_interval, grace=options.grace,
+                  trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll)
+    tuner.install_signal_handlers()
+    tuner.run()
+    return study
+
+
+resume = run
+
+
+def start_background(store_path: str | os.PathLike[str] | None, name: str, job_dir: str,
+                     options: RunOptions = RunOptions()) -> int:
+    """Run job ``name``'s tuner detached (its own session), logging to
+    ``<job_dir>/tf_hptune/tuner.log``; returns its pid."""
+    argv = [sys.executable, "-m", "tf_hptune.cli", "jobs", "resume", name, "--quiet",
+            *options.argv()]
+    if store_path:
+        argv += ["--store", str(store_path)]
+    control = Path(job_dir) / CONTROL_DIR_NAME
+    make_private_dir(control)
+    fd = os.open(control / "tuner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                                start_new_session=True, close_fds=True)
+    finally:
+        os.close(fd)
+    return proc.pid
+
+
+def cancel(store: Store, name: str, timeout: float = 120.0,
+           on_cancelling: Callable[[], None] | None = None) -> State:
+    """Cancel job ``name``. A live tuner is asked to cancel its own job (SIGTERM) and waited
+    for up to ``timeout`` seconds; the job's state then is returned. Without a tuner (it
+    crashed or never started) this process kills the job's trials and ends it CANCELLED."""
+    job = store.get_job(name)
+    if job.state.is_final:
+        raise UsageError(f"job {name!r} has already ended: {job.state.value}")
+    if tuner_alive(job):
+        assert job.tuner_pid is not None
+        os.kill(job.tuner_pid, signal.SIGTERM)
+        if on_cancelling:
+            on_cancelling()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = store.get_job(name).state
+            if state.is_final:
+                return state
+            time.sleep(0.2)
+        return store.get_job(name).state
+    study = Study.load(store, name)
+    launch = LaunchConfig.from_dict(job.launch) if job.launch else None
+    launcher = LocalLauncher(launch.python) if launch else None
+    for t in study.trials:
+        if t.state.is_final:
+            continue
+        if t.pid and launch and launcher:
+            handle = launcher.adopt(build_request(name, t.trial_id, t.params, study.spec,
+                                                  launch), t.pid)
+            if handle is not None:
+                launcher.kill(handle)
+        study.fail(t.trial_id, CANCELLED_BY_USER, state=State.CANCELLED)
+    study.finish(State.CANCELLED)
+    return State.CANCELLED
+
+
+def describe(store: Store, name: str) -> dict[str, Any]:
+    """The job as the service showed it (``results.job_resource``)."""
+    return job_resource(store.get_job(name), store.list_trials(name))
+
+
+def list_jobs(store: Store) -> list[JobRecord]:
+    """Every job of the store, newest first (as gcloud listed them)."""
+    return list(reversed(store.list_jobs()))
+
+
+__all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "launch_config",
+           "list_jobs", "resume", "run", "start_background", "submit", "tuner_alive"]
