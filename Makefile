@@ -22,7 +22,7 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	cd trainer_examples && ../$(BIN)/tf-hptune jobs submit training $(DEMO_JOB) \
 	    --config ../configs/demo.yaml --module-name trainer.task \
-	    --package-path babyweight/trainer --job-dir ../$(DEMO_DIR)/$(DEMO_JOB) --stream-logs \
+	    --package-path babyweight/trainer --job-dir ../$(DEMO_DIR)/$(DEMO_JOB) --wait \
 	    -- --train_examples 20000 --eval_steps 20
 
 test: $(STAMP)

@@ -1,10 +1,14 @@
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'"(.+)"', open("tf_hptune/version.py", encoding="utf-8").read()).group(1)
 
 TF = ["tensorflow==2.15.1", "tensorflow-estimator==2.15.0", "numpy<2"]
 
 setup(
     name="tf-hptune",
-    version="0.1.0",
+    version=VERSION,
     description="Cloud ML Engine-style hyperparameter tuning for TensorFlow on your own machines",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

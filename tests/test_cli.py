@@ -224,3 +224,120 @@ def test_cancelling_a_job_whose_tuner_is_gone_kills_its_trials_through_the_launc
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert all(t.state is State.CANCELLED for t in s.list_trials("job_1"))
+
+
+def test_the_gcloud_flags_users_type_are_accepted(job):
+    store, base = job(max_trials=1)
+    flags = ["--region", "us-central1", "--scale-tier", "BASIC_GPU", "--master-machine-type",
+             "n1-standard-8", "--staging-bucket", "gs://b", "--python-version", "3.7",
+             "--runtime-version", "2.11", "--labels", "team=a,env=b", "--packages", "x.tar.gz"]
+    proc = cli("jobs", "submit", "training", "job_1", *base, *flags, "--wait", check=0)
+    said = [line for line in proc.stderr.splitlines() if "no local meaning" in line]
+    assert len(said) == 2 and said[1] == (
+        "Ignoring flags with no local meaning: --region, --scale-tier, --master-machine-type, "
+        "--staging-bucket, --python-version, --labels, --packages")
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
+    assert described["trainingInput"]["runtimeVersion"] == "2.11"
+    proc = cli("jobs", "submit", "training", "job_2", *base, "--async", check=0)
+    assert "Your job is still active" in proc.stdout
+    proc = cli("jobs", "submit", "training", "job_3", *base, "--async", "--stream-logs", check=2)
+    assert "not allowed with argument" in proc.stderr
+
+
+def test_version_usage_and_plain_help():
+    from tf_hptune.version import __version__
+
+    assert cli("--version", check=0).stdout.strip() == f"tf-hptune {__version__}"
+    bare = cli(check=2)
+    assert "usage: tf-hptune" in bare.stderr and "jobs" in bare.stderr
+    for args in ([], ["jobs"], ["jobs", "submit", "training"], ["jobs", "describe"],
+                 ["jobs", "list"], ["jobs", "cancel"], ["jobs", "resume"],
+                 ["jobs", "stream-logs"]):
+        text = cli(*args, "--help", check=0).stdout
+        assert "`" not in text, args
+    text = cli("jobs", "submit", "training", "--help", check=0).stdout
+    assert "examples:" in text and "tf-hptune jobs submit training babyweight_1" in text
+
+
+def test_piping_into_head_ends_quietly(job, tmp_path):
+    store, base = job(max_trials=3)
+    cli("jobs", "submit", "training", "job_1", *base, "--wait", "--", "--steps", "40", check=0)
+    proc = subprocess.run(
+        f"{sys.executable} -m tf_hptune.cli jobs describe job_1 --store {store} | head -1",
+        shell=True, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.startswith("jobId") and "Traceback" not in proc.stderr
+    assert "BrokenPipe" not in proc.stderr
+
+
+def test_a_taken_job_name_suggests_resuming_or_a_new_name(job):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--wait", check=0)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--wait", check=1)
+    assert "another name" in proc.stderr and "resumePreviousJobId: job_1" in proc.stderr
+
+
+def test_failure_reasons_quote_the_trainers_own_error(job):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--wait", "--", "--mode", "raise",
+        check=1)
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
+    (trial,) = described["trainingOutput"]["trials"]
+    expected = "RuntimeError: distinctive failure of trial 1"
+    assert trial["errorMessage"] == f"exited with code 1: {expected}"
+    assert expected in described["errorMessage"] and "trial 1:" in described["errorMessage"]
+    _, base = job(max_trials=1, name="job_2")
+    cli("jobs", "submit", "training", "job_2", *base, "--wait", "--", "--bogus", "3",
+        "--mode", "strict", check=1)
+    described = yaml.safe_load(cli("jobs", "describe", "job_2", "--store", store).stdout)
+    (trial,) = described["trainingOutput"]["trials"]
+    assert trial["errorMessage"] == ("exited with code 2: task.py: error: unrecognized "
+                                     "arguments: --bogus 3")
+
+
+def test_a_metric_under_another_tag_is_named(job):
+    store, base = job(max_trials=1)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--wait", "--", "--mode",
+               "wrongtag", check=1)
+    described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
+    (trial,) = described["trainingOutput"]["trials"]
+    assert trial["errorMessage"] == ("no value of metric 'loss' was reported; the trial wrote "
+                                     "'val_accuracy'")
+    assert "trial 1 FAILED: no value of metric 'loss'" in proc.stdout  # the trial's line
+
+
+def test_a_module_that_is_not_there_is_refused_before_anything_runs(job, tmp_path):
+    store, base = job()
+    i = base.index("--module-name")
+    base[i + 1] = "trainer.tsak"
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--wait", check=2)
+    assert "--module-name 'trainer.tsak'" in proc.stderr and "'trainer.task'" in proc.stderr
+    assert open_store(store).list_jobs() == []
+
+
+def test_wait_shows_progress_and_each_trials_result_not_its_output(job):
+    store, base = job(max_trials=2)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--wait", "--", "--steps", "2",
+               check=0)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 2 and all(" SUCCEEDED: loss=" in line for line in lines)
+    assert "fake trainer starting" not in proc.stdout + proc.stderr
+    assert "\x1b[" not in proc.stderr  # piped: plain lines
+
+
+def test_ctrl_c_in_the_foreground_shows_cancelling_and_the_best_trial_so_far(job):
+    store, base = job(max_trials=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tf_hptune.cli", "jobs", "submit", "training", "job_1", *base,
+         "--wait", "--grace", "2", "--", "--mode", "lastwords"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    s = open_store(store)
+    deadline = time.monotonic() + 60
+    while not (len(s.list_jobs()) and sum(bool(t.measurements)
+                                          for t in s.list_trials("job_1")) == 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(2)  # Ctrl-C
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "CANCELLING" in err and "ended: CANCELLED" in out
+    assert "Best trial:" in out and "state: CANCELLED" in out

@@ -37,11 +37,21 @@ def fit(*callbacks, epochs=3):
     return model, history.history
 
 
-def test_val_loss_is_reported_at_each_epoch_end_under_the_metric_tag(monkeypatch, tmp_path):
-    paths = trial_env(monkeypatch, tmp_path, "rmse")
+def test_the_jobs_own_tag_is_reported_at_each_epoch_end_by_default(monkeypatch, tmp_path):
+    paths = trial_env(monkeypatch, tmp_path, "val_mae")
     _, history = fit(ReportCallback())
+    assert TrialChannel(paths, "val_mae").measurements() == [
+        (BATCHES * (e + 1), pytest.approx(v)) for e, v in enumerate(history["val_mae"])]
+
+
+def test_an_explicit_monitor_is_reported_under_the_tag_and_said_once(monkeypatch, tmp_path,
+                                                                      caplog):
+    paths = trial_env(monkeypatch, tmp_path, "rmse")
+    with caplog.at_level(logging.WARNING, logger="tf_hptune"):
+        _, history = fit(ReportCallback(monitor="val_loss"))
     assert TrialChannel(paths, "rmse").measurements() == [
         (BATCHES * (e + 1), pytest.approx(v)) for e, v in enumerate(history["val_loss"])]
+    assert caplog.text.count("reports logs['val_loss'] as the job's metric 'rmse'") == 1
 
 
 def test_every_n_batches_reports_training_values_too(monkeypatch, tmp_path):
@@ -77,16 +87,19 @@ def test_monitor_none_takes_the_key_from_the_tag(monkeypatch, tmp_path):
         history["val_mae"])
 
 
-def test_a_missing_monitor_is_said_once(monkeypatch, tmp_path, caplog):
-    paths = trial_env(monkeypatch, tmp_path, "accuracy")
-    with caplog.at_level(logging.WARNING, logger="tf_hptune"):
-        fit(ReportCallback(monitor="val_accuracy"), epochs=2)
-    assert caplog.text.count("found no 'val_accuracy' in the epoch logs") == 1
+def test_a_tag_missing_from_the_logs_fails_the_first_epoch_naming_the_keys(monkeypatch,
+                                                                            tmp_path):
+    paths = trial_env(monkeypatch, tmp_path, "val_accuracy")  # a regression has no accuracy
+    with pytest.raises(ValueError, match=r"no 'val_accuracy' in the epoch logs, which have "
+                                         r"\['loss', 'mae', 'val_loss', 'val_mae'\]"):
+        fit(ReportCallback(), epochs=2)
     assert not paths.measurements.exists()
+    with pytest.raises(ValueError, match="no 'val_acc' in the epoch logs"):
+        fit(ReportCallback(monitor="val_acc"), epochs=2)
 
 
 def test_a_stop_ends_fit_after_the_next_batch_and_reports_its_validation(monkeypatch, tmp_path):
-    paths = trial_env(monkeypatch, tmp_path, "rmse")
+    paths = trial_env(monkeypatch, tmp_path, "val_loss")
 
     def stop_at_batch_5(batch, logs):
         if batch == 4:
@@ -96,7 +109,8 @@ def test_a_stop_ends_fit_after_the_next_batch_and_reports_its_validation(monkeyp
     model, history = fit(tf.keras.callbacks.LambdaCallback(on_train_batch_end=stop_at_batch_5),
                          callback)
     assert callback.stopped and int(model.optimizer.iterations.numpy()) == 5
-    assert TrialChannel(paths, "rmse").measurements() == [
+    assert paths.stopping_file.exists()  # it told the tuner it ends because it was asked
+    assert TrialChannel(paths, "val_loss").measurements() == [
         (5, pytest.approx(history["val_loss"][0]))]
     assert len(history["val_loss"]) == 1
 
@@ -133,3 +147,48 @@ def test_a_trial_subprocess_stops_cleanly(tmp_path):
     measured = trial.channel.measurements()
     assert measured[-1] == (result["iterations"], pytest.approx(result["history"]["val_loss"][-1]))
     assert len(measured) == epochs
+
+
+def test_a_stop_seen_at_the_last_epoch_is_not_acted_on(monkeypatch, tmp_path):
+    paths = trial_env(monkeypatch, tmp_path, "val_loss")
+
+    def stop_in_the_last_epoch(batch, logs):
+        if int(model_holder["m"].optimizer.iterations.numpy()) == 2 * BATCHES + 3:
+            paths.stop_file.write_text("stop\n")
+
+    model_holder = {}
+    model = models.keras_model(0.05)
+    model_holder["m"] = model
+    x, y = models.data(256, 1)
+    callback = ReportCallback(check_secs=1e9)  # looks only at epoch ends
+    model.fit(x, y, batch_size=16, epochs=3, validation_data=models.data(64, 2), verbose=0,
+              callbacks=[tf.keras.callbacks.LambdaCallback(
+                  on_train_batch_end=stop_in_the_last_epoch), callback])
+    assert not callback.stopped and not paths.stopping_file.exists()
+    assert len(TrialChannel(paths, "val_loss").measurements()) == 3
+
+
+@pytest.mark.slow
+def test_a_keras_job_on_val_accuracy_reports_val_accuracy_with_the_defaults(tmp_path):
+    from tftrial.testing import PACKAGE
+
+    from tests.conftest import make_spec
+    from tf_hptune.launch import LaunchConfig
+    from tf_hptune.store import State, open_store
+    from tf_hptune.study import Study
+    from tf_hptune.tuner import Tuner
+
+    spec = make_spec([{"parameterName": "learning_rate", "type": "DOUBLE", "minValue": 0.01,
+                       "maxValue": 0.5, "scaleType": "UNIT_LOG_SCALE"}],
+                     goal="MAXIMIZE", hyperparameterMetricTag="val_accuracy", maxTrials=2,
+                     maxParallelTrials=2)
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="acc", seed=0)
+    launch = LaunchConfig("tftrial.keras_task", str(PACKAGE), str(tmp_path / "out"),
+                          user_args=("--classify", "--epochs", "3"))
+    assert Tuner(study, launch, poll_interval=0.1).run() is State.SUCCEEDED
+    for t in study.trials:
+        history = json.loads((tmp_path / "out" / t.trial_id / "history.json").read_text())
+        assert t.final_value == pytest.approx(history["history"]["val_accuracy"][-1])
+        assert [m.value for m in t.measurements] == pytest.approx(
+            history["history"]["val_accuracy"])
+        assert not t.stopped_early

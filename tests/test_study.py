@@ -109,3 +109,54 @@ def test_a_study_is_given_its_designer_and_its_stopping_rule_by_name(tmp_path):
                                name="never")
     with pytest.raises(KeyError):  # nothing was recorded
         open_store(tmp_path / "s.db").get_job("never")
+
+
+def test_a_study_job_ends_after_max_trials_and_is_learned_from(tmp_path):
+    path = tmp_path / "s.db"
+    study = tf_hptune.Study.create(spec(maxTrials=3), store=path, name="census_run_1", seed=0)
+    for i, t in enumerate(study.suggest(3)):
+        assert open_store(path).get_job("census_run_1").state is State.RUNNING
+        study.complete(t.id, float(i))
+    job = open_store(path).get_job("census_run_1")
+    assert job.state is State.SUCCEEDED and job.end_time is not None
+    later = tf_hptune.Study.create(spec(maxTrials=2), store=path, name="census_run_2")
+    assert [p.job_name for p in later.priors] == ["census_run_1"]
+    resumed = tf_hptune.Study.create({"hyperparameters": {
+        "maxTrials": 1, "resumePreviousJobId": "census_run_1"}}, store=path, name="census_r3")
+    assert len(resumed.previous_trials) == 3
+
+
+def test_a_study_job_of_failed_trials_ends_failed_by_the_services_rule():
+    study = tf_hptune.Study.create(spec(maxTrials=3), seed=0)
+    a, b, c = study.suggest(3)
+    study.fail(a.id, "out of memory")
+    study.fail(b.id, "disk full")
+    study.complete(c.id, 1.0)
+    job = study.store.get_job(study.name)
+    assert job.state is State.FAILED  # 2 of 3 failed: more than half
+    assert job.error_message.endswith("trial 1: out of memory")  # the first failure
+
+
+def test_a_study_as_a_context_manager_ends_its_job(tmp_path):
+    path = tmp_path / "s.db"
+    with tf_hptune.Study.create(spec(maxTrials=5), store=path, name="done_early") as study:
+        (t, running) = study.suggest(2)
+        study.complete(t.id, 0.5)
+    job = open_store(path).get_job("done_early")
+    assert job.state is State.SUCCEEDED  # fewer trials than maxTrials: ended by the block
+    assert open_store(path).get_trial("done_early", running.id).state is State.CANCELLED
+    with pytest.raises(KeyboardInterrupt):
+        with tf_hptune.Study.create(spec(maxTrials=5), store=path, name="interrupted") as study:
+            (t,) = study.suggest(1)
+            study.report(t.id, 10, 2.0)
+            raise KeyboardInterrupt
+    interrupted = open_store(path).get_trial("interrupted", "1")
+    assert open_store(path).get_job("interrupted").state is State.CANCELLED
+    assert interrupted.state is State.CANCELLED and interrupted.final_value == 2.0
+    with pytest.raises(RuntimeError):
+        with tf_hptune.Study.create(spec(maxTrials=5), store=path, name="crashed") as study:
+            study.suggest(1)
+            raise RuntimeError("the notebook's code broke")
+    crashed = open_store(path).get_job("crashed")
+    assert crashed.state is State.FAILED
+    assert crashed.error_message == "RuntimeError: the notebook's code broke"

@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import FAKE_PACKAGE, make_spec
 from tf_hptune.launch import LaunchConfig, LocalLauncher
+from tf_hptune.spec import Goal
+from tf_hptune.stopping import EarlyStopper, StopDecision
 from tf_hptune.store import State, open_store
 from tf_hptune.study import Study
 from tf_hptune.tuner import JobDirInUseError, Tuner, claim_job_dir
@@ -39,10 +41,10 @@ class CountingLauncher(LocalLauncher):
         return code
 
 
-def run_job(tmp_path, user_args=(), launcher=None, trial_timeout=None, **hp):
+def run_job(tmp_path, user_args=(), launcher=None, trial_timeout=None, stopper=None, **hp):
     hp = {"goal": "MINIMIZE", "hyperparameterMetricTag": "loss", **hp}
-    study = Study.create(make_spec(PARAMS, **hp), store=open_store(tmp_path / "s.db"), name="job",
-                  seed=0)
+    study = Study.create(make_spec(PARAMS, **hp), store=open_store(tmp_path / "s.db"),
+                         name="job", seed=0, stopper=stopper)
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
                           user_args=tuple(user_args))
     tuner = Tuner(study, launch, launcher=launcher, poll_interval=0.05, grace=1.0,
@@ -248,3 +250,60 @@ def test_a_full_store_stops_the_tuner_with_a_clear_error(tmp_path):
     reopened = open_store(tmp_path / "s.db")
     assert reopened.get_job("job").name == "job"
     assert all(t.state is not None for t in reopened.list_trials("job"))
+
+
+class StopAt(EarlyStopper):
+    """Stops every trial once it has reported ``step`` (no warm-up)."""
+
+    def __init__(self, step):
+        super().__init__(Goal.MINIMIZE, min_completed=0, min_step_fraction=0.0)
+        self.step = step
+
+    def decide(self, trial, peers):  # the whole decision: no warm-up, no best-trial guard
+        return self._decide(trial, peers, 0)
+
+    def _decide(self, trial, completed, horizon):
+        if trial.measurements and trial.last_step >= self.step:
+            return StopDecision(True, f"reached step {self.step}")
+        return StopDecision(False)
+
+
+def test_a_stop_decided_on_a_trials_last_measurement_does_not_mark_it_stopped(tmp_path):
+    # the trial listens, reports step 300 last and exits without looking at STOP again
+    study, _, run = run_job(tmp_path, ("--mode", "listen", "--steps", "3", "--sleep", "0.3"),
+                            stopper=StopAt(300), maxTrials=1, enableTrialEarlyStopping=True)
+    assert run() is State.SUCCEEDED
+    (trial,) = study.trials
+    assert trial.state is State.SUCCEEDED and trial.final_step == 300
+    assert not trial.stopped_early and trial.reason is None
+
+
+def test_a_trial_stopped_midway_that_acts_on_it_is_stopped_early(tmp_path):
+    study, _, run = run_job(tmp_path, ("--mode", "listen", "--steps", "20", "--sleep", "0.1"),
+                            stopper=StopAt(300), maxTrials=1, enableTrialEarlyStopping=True)
+    assert run() is State.SUCCEEDED
+    (trial,) = study.trials
+    assert trial.stopped_early and trial.reason == "reached step 300"
+    assert 300 <= trial.final_step < 2000
+
+
+def test_a_cancel_keeps_what_trials_finished_in_the_grace_period(tmp_path):
+    # trial 1 answers SIGTERM with a last report and exits 0: it keeps that end; trial 2 is
+    # killed by the signal: CANCELLED, with its last measurement as its metric
+    study, tuner, run = run_job(tmp_path, ("--mode", "lastwords", "--lastwords-trials", "1"),
+                                maxTrials=2, maxParallelTrials=2)
+
+    def cancel_when_both_report():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(
+                [t for t in study.trials if t.measurements]) < 2:
+            time.sleep(0.05)
+        tuner.request_cancel()
+
+    threading.Thread(target=cancel_when_both_report, daemon=True).start()
+    assert run() is State.CANCELLED
+    first, second = study.trials
+    assert first.state is State.SUCCEEDED
+    assert (first.final_step, first.final_value) == (999, 0.25)
+    assert second.state is State.CANCELLED
+    assert (second.final_step, second.final_value) == (100, 0.5)

@@ -10,8 +10,7 @@ from typing import Any
 
 from tf_hptune.errors import SpecError, TfHptuneError
 from tf_hptune.spec import StudySpec, load_spec
-
-__version__ = "0.1.0"
+from tf_hptune.version import __version__
 
 # Imported on first use: trials import this package for the reporters, and should not pay for
 # the tuner's numpy and scipy (nothing here imports TensorFlow either).

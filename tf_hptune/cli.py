@@ -1,4 +1,4 @@
-"""``tf-hptune``: gcloud's ``ml-engine jobs`` commands, run on this machine.
+"""tf-hptune: gcloud's ml-engine jobs commands, run on this machine.
 
 Thin: parses arguments, calls the job lifecycle (``tf_hptune.jobs``), formats output. It starts,
 signals and inspects no process.
@@ -17,15 +17,16 @@ import yaml
 
 from tf_hptune import jobs
 from tf_hptune.channel import TrialPaths
+from tf_hptune.console import ProgressPrinter, quiet_on_broken_pipe, trial_text
 from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
 from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower
 from tf_hptune.results import rfc3339, trial_resource
 from tf_hptune.spec import load_spec
 from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
-from tf_hptune.store import JobRecord, State, Store, check_job_name, open_store
-from tf_hptune.study import Study
-from tf_hptune.tuner import Progress
+from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name, open_store
+from tf_hptune.study import Study, has_metric, sort_best_first
+from tf_hptune.version import __version__
 
 PROG = "tf-hptune"
 
@@ -36,41 +37,6 @@ def _dump(obj: Any, fmt: str, out: TextIO) -> None:
         out.write(json.dumps(obj, indent=2) + "\n")
     else:
         out.write(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=1000))
-
-
-def _best_line(p: Progress) -> str:
-    if p.best is None:
-        return "best: none yet"
-    params = " ".join(f"{k}={v}" for k, v in p.best.params.items())
-    return (f"best {p.metric_tag}={p.best.final_value:.6g} (trial {p.best.trial_id}: {params})")
-
-
-class ProgressPrinter:
-    """The live progress line: rewritten in place on a terminal, one line per change else."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.text = ""
-
-    def __call__(self, p: Progress) -> None:
-        self.text = (f"[{p.job_name}] {p.done + p.failed}/{p.max_trials} done, {p.running} "
-                     f"running, {p.failed} failed; {_best_line(p)}")
-        self.draw()
-
-    def draw(self) -> None:
-        if self.text:
-            self.stream.write(f"\r\x1b[K{self.text}" if self.tty else self.text + "\n")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.tty and self.text:
-            self.stream.write("\r\x1b[K")
-
-    def done(self) -> None:
-        if self.tty and self.text:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -90,15 +56,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, enable_transfer_learning=False)
     if args.early_stopping_rule:
         spec = dataclasses.replace(spec, early_stopping_rule=args.early_stopping_rule)
+    if args.runtime_version:
+        spec = dataclasses.replace(spec, training_input={
+            **spec.training_input, "runtimeVersion": args.runtime_version})
     if spec.ignored_keys:
         print(f"Ignoring trainingInput keys with no local meaning: {', '.join(spec.ignored_keys)}",
               file=sys.stderr)
+    ignored = [f"--{flag.replace('_', '-')}" for flag in GCLOUD_ONLY if getattr(args, flag)]
+    if ignored:
+        print(f"Ignoring flags with no local meaning: {', '.join(ignored)}", file=sys.stderr)
     launch = jobs.launch_config(args.module_name, args.package_path, args.job_dir,
                                 args.user_args, dict(spec.training_input))
     store = _store(args)
     jobs.submit(spec, store, args.job, launch, seed=args.seed)
     print(f"Job [{args.job}] submitted successfully.")
-    if args.stream_logs:
+    if args.stream_logs or args.wait:
         return _run_job(store, args.job, args, launch)
     jobs.start_background(args.store, args.job, launch.job_dir, _options(args))
     print("Your job is still active. You may view the status of your job with the command\n\n"
@@ -113,8 +85,10 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
              launch: LaunchConfig | None = None) -> int:
     """Run (or continue) a job's tuner in this process until the job ends."""
     quiet = getattr(args, "quiet", False)
-    printer = ProgressPrinter(sys.stderr)
+    printer = ProgressPrinter(sys.stderr, sys.stdout)
     follower = LogFollower()
+    tag = store.get_job(name).config["trainingInput"]["hyperparameters"][
+        "hyperparameterMetricTag"]
 
     def stream(paths: dict[str, TrialPaths]) -> None:
         if not args.stream_logs:
@@ -122,14 +96,14 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
         lines = [line for tid, p in sorted(paths.items(), key=lambda kv: int(kv[0]))
                  for line in follower.read(tid, p)]
         if lines:
-            printer.clear()
-            sys.stdout.write("\n".join(lines) + "\n")
-            sys.stdout.flush()
-            if printer.tty:
-                printer.draw()
+            printer.line("\n".join(lines))
+
+    def ended(trial: TrialRecord) -> None:
+        if not quiet:
+            printer.line(trial_text(trial, tag))
 
     study = jobs.run(store, name, _options(args), launch=launch,
-                     on_progress=None if quiet else printer, on_poll=stream)
+                     on_progress=None if quiet else printer, on_poll=stream, on_trial_end=ended)
     job = store.get_job(name)
     if args.stream_logs:  # what the last trials wrote after the last poll
         job_dir = job.launch["job_dir"]
@@ -146,7 +120,9 @@ def _print_outcome(job: JobRecord, study: Study) -> None:
     print(f"Job [{job.name}] ended: {job.state.value}")
     if job.error_message:
         print(f"errorMessage: {job.error_message}")
-    best = study.best_trial
+    # a cancelled job still shows its best trial, cancelled ones with a metric included
+    ranked = sort_best_first([t for t in study.trials if has_metric(t)], study.spec.goal)
+    best = study.best_trial or (ranked[0] if ranked else None)
     if best is not None:
         print("Best trial:")
         shown = trial_resource(best)
@@ -208,14 +184,32 @@ def cmd_stream_logs(args: argparse.Namespace) -> int:
 
 
 # -- parsing -------------------------------------------------------------------------------
+# gcloud's submit flags that blog posts and notebooks copy into every command; accepted, and
+# said to have no local meaning (--runtime-version has one: the trials' TensorFlow API)
+GCLOUD_ONLY = ("region", "scale_tier", "master_machine_type", "staging_bucket", "python_version",
+               "labels", "packages")
+
+SUBMIT_EXAMPLES = f"""examples:
+  {PROG} jobs submit training babyweight_1 --config hyperparam.yaml \\
+      --module-name trainer.task --package-path trainer/ --job-dir out/babyweight_1 \\
+      --wait -- --train_examples 20000
+  (runs in the foreground: a progress line and one line per trial; each trial's output is in
+  out/babyweight_1/tf_hptune/<trial>/stdout.log and stderr.log)
+
+  {PROG} jobs submit training babyweight_2 --config hyperparam.yaml \\
+      --module-name trainer.task --package-path trainer/ --job-dir out/babyweight_2
+  (runs in the background; follow it with: {PROG} jobs describe babyweight_2)
+
+Without --wait or --stream-logs the tuner runs in the background (gcloud's --async).
+--stream-logs runs in the foreground and also prints every line the trials print."""
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="the job store (default: $TF_HPTUNE_HOME/store.db or "
                    "~/.tf_hptune/store.db)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stream-logs", action="store_true",
-                   help="run the job in the foreground, streaming trial logs and progress")
     p.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                    help="fail a trial that runs longer than this")
     p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
@@ -224,16 +218,43 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of the search algorithm")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    top = parser.add_subparsers(dest="group", required=True)
-    jobs = top.add_parser("jobs", help="submit and manage tuning jobs").add_subparsers(
-        dest="command", required=True)
+def _add_output(p: argparse.ArgumentParser, foreground_flag: bool) -> None:
+    mode = p.add_mutually_exclusive_group()
+    if foreground_flag:
+        mode.add_argument("--wait", action="store_true",
+                          help="run in the foreground: a progress line and each trial's result "
+                               "or error; the trials' output stays in their log files")
+        mode.add_argument("--async", dest="run_async", action="store_true",
+                          help="return at once, the tuner running in the background (the "
+                               "default)")
+    mode.add_argument("--stream-logs", action="store_true",
+                      help="run in the foreground and also print every line the trials print")
 
-    submit = jobs.add_parser("submit", help="submit a job").add_subparsers(
-        dest="kind", required=True)
-    training = submit.add_parser(
-        "training", help="submit a hyperparameter tuning job",
+
+def _parser(sub: Any, name: str, help: str, examples: str = "", **kw: Any
+            ) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                          epilog=examples or None,
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Cloud ML Engine's hyperparameter tuning, run on this machine: gcloud's "
+                    "ml-engine jobs commands, the same YAML and the same trainer contract.",
+        epilog=f"command groups:\n  jobs    submit, describe, list, cancel, resume and follow "
+               f"tuning jobs\n\nrun '{PROG} jobs --help' for the commands, "
+               f"'{PROG} jobs submit training --help' to start.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    top = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    jobs_parser = _parser(top, "jobs", "submit and manage tuning jobs")
+    cmds = jobs_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    submit = _parser(cmds, "submit", "submit a job").add_subparsers(
+        dest="kind", required=True, metavar="KIND")
+    training = _parser(
+        submit, "training", "submit a hyperparameter tuning job", SUBMIT_EXAMPLES,
         usage=f"{PROG} jobs submit training JOB --config F --module-name M --package-path P "
               "--job-dir D [options] -- [trainer args]")
     training.add_argument("job", metavar="JOB")
@@ -241,40 +262,55 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--module-name", help="the trainer's module, e.g. trainer.task")
     training.add_argument("--package-path", required=True, help="the trainer's package dir")
     training.add_argument("--job-dir", help="where trials write; trial N gets JOB_DIR/N")
+    training.add_argument("--runtime-version", metavar="VERSION",
+                          help="the service's runtime version (trainingInput.runtimeVersion)")
     training.add_argument("--no-transfer-learning", action="store_true",
                           help="do not learn from similarly named earlier jobs")
     training.add_argument("--early-stopping-rule", choices=sorted(STOPPERS),
                           help="the early-stopping rule (with enableTrialEarlyStopping; "
                                f"default: the config's earlyStoppingRule, else {DEFAULT_STOPPER})")
+    gcloud = training.add_argument_group(
+        "gcloud flags with no local meaning (accepted, and said to be ignored)")
+    for flag in GCLOUD_ONLY:
+        gcloud.add_argument(f"--{flag.replace('_', '-')}", metavar="VALUE")
     _add_store(training)
+    _add_output(training, foreground_flag=True)
     _add_run_options(training)
     training.set_defaults(func=cmd_submit)
 
-    resume = jobs.add_parser("resume", help="continue a job whose tuner stopped")
+    resume = _parser(cmds, "resume", "continue a job whose tuner stopped",
+                     f"example:\n  {PROG} jobs resume babyweight_1")
     resume.add_argument("job", metavar="JOB")
-    resume.add_argument("--quiet", action="store_true", help="no progress line")
+    resume.add_argument("--quiet", action="store_true", help="no progress or trial lines")
     _add_store(resume)
+    _add_output(resume, foreground_flag=False)
     _add_run_options(resume)
-    resume.set_defaults(func=cmd_resume)
+    resume.set_defaults(func=cmd_resume, wait=True)
 
-    describe = jobs.add_parser("describe", help="show a job and its trials")
+    describe = _parser(cmds, "describe", "show a job and its trials, as the service did",
+                       f"examples:\n  {PROG} jobs describe babyweight_1\n"
+                       f"  {PROG} jobs describe babyweight_1 --format json")
     describe.add_argument("job", metavar="JOB")
     describe.add_argument("--format", choices=("yaml", "json"), default="yaml")
     _add_store(describe)
     describe.set_defaults(func=cmd_describe)
 
-    lst = jobs.add_parser("list", help="list jobs")
+    lst = _parser(cmds, "list", "list jobs, newest first",
+                  f"examples:\n  {PROG} jobs list\n  {PROG} jobs list --format json")
     lst.add_argument("--format", choices=("table", "yaml", "json"), default="table")
     _add_store(lst)
     lst.set_defaults(func=cmd_list)
 
-    cancel = jobs.add_parser("cancel", help="cancel a running job")
+    cancel = _parser(cmds, "cancel", "cancel a running job",
+                     f"example:\n  {PROG} jobs cancel babyweight_1")
     cancel.add_argument("job", metavar="JOB")
     cancel.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
     _add_store(cancel)
     cancel.set_defaults(func=cmd_cancel)
 
-    logs = jobs.add_parser("stream-logs", help="print trial logs, following a running job")
+    logs = _parser(cmds, "stream-logs", "print trial logs, following a running job",
+                   f"examples:\n  {PROG} jobs stream-logs babyweight_1\n"
+                   f"  {PROG} jobs stream-logs babyweight_1 --no-follow | tail")
     logs.add_argument("job", metavar="JOB")
     logs.add_argument("--no-follow", dest="follow", action="store_false",
                       help="print what is there and return")
@@ -286,16 +322,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 only when the command did what it said)."""
+    return quiet_on_broken_pipe(lambda: _main(argv))  # type: ignore[return-value]
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     user_args: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, user_args = argv[:cut], argv[cut + 1:]
     parser = build_parser()
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     args.user_args = user_args
     if user_args and getattr(args, "func", None) is not cmd_submit:
-        parser.error("arguments after -- are only for `jobs submit training`")
+        parser.error("arguments after -- are only for 'jobs submit training'")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

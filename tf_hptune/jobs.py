@@ -6,6 +6,7 @@ background tuner, signalling it, and ending the trials of a job whose tuner is g
 """
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_pr
 from tf_hptune.launch.local import pid_alive
 from tf_hptune.results import job_resource
 from tf_hptune.spec import StudySpec
-from tf_hptune.store import JobRecord, State, Store, check_job_name
+from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name
 from tf_hptune.study import Study
 from tf_hptune.tuner import Progress, Tuner
 
@@ -73,8 +74,30 @@ def launch_config(
         raise UsageError(f"trainingInput.args must be strings, got {args!r}")
     if str(job_dir).startswith("gs://"):
         raise UsageError(f"--job-dir {job_dir!r}: only local directories are supported")
-    return LaunchConfig(module=str(module), package_path=str(package.resolve()),
-                        job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args))
+    launch = LaunchConfig(module=str(module), package_path=str(package.resolve()),
+                          job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args))
+    _check_module(launch)
+    return launch
+
+
+def _check_module(launch: LaunchConfig) -> None:
+    """``python -m module`` must find the module under the package path's parent (the trials'
+    working directory); found by its files, without running any of the trainer's code."""
+    parts = launch.module.split(".")
+    base = Path(launch.cwd).joinpath(*parts)
+    if not all(p.isidentifier() for p in parts):
+        raise UsageError(f"--module-name {launch.module!r} is not a Python module name")
+    if base.with_suffix(".py").is_file() or (base / "__main__.py").is_file():
+        return
+    package = Path(launch.package_path)
+    found = sorted(f"{package.name}.{p.relative_to(package).with_suffix('').as_posix()}"
+                   .replace("/", ".") for p in package.rglob("*.py")
+                   if p.name != "__init__.py")
+    close = difflib.get_close_matches(launch.module, found, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else (
+        f"; modules there: {', '.join(found[:8])}" if found else "")
+    raise UsageError(f"--module-name {launch.module!r}: no {base.relative_to(launch.cwd)}.py "
+                     f"under {launch.cwd} (the parent of --package-path){hint}")
 
 
 def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
@@ -103,6 +126,7 @@ def run(
     launch: LaunchConfig | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_poll: Callable[[dict[str, TrialPaths]], None] | None = None,
+    on_trial_end: Callable[[TrialRecord], None] | None = None,
 ) -> Study:
     """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends;
     SIGINT and SIGTERM cancel it. Returns the job's study."""
@@ -114,7 +138,8 @@ def run(
     study = Study.load(store, name, seed=options.seed)
     tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch),
                   poll_interval=options.poll_interval, grace=options.grace,
-                  trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll)
+                  trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll,
+                  on_trial_end=on_trial_end)
     tuner.install_signal_handlers()
     tuner.run()
     return study
@@ -163,6 +188,7 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
             time.sleep(0.2)
         return store.get_job(name).state
     study = Study.load(store, name)
+    study.set_cancelling()
     launch = LaunchConfig.from_dict(job.launch) if job.launch else None
     launcher = LocalLauncher(launch.python) if launch else None
     for t in study.trials:

@@ -11,31 +11,41 @@ from tf_hptune.context import TrialContext, note_outside_tuning, trial_context, 
 from tf_hptune.report import report
 
 
-def logs_key(tag: str, logs: Mapping[str, Any]) -> str | None:
-    """The Keras logs key holding metric ``tag``: the tag itself, or for TensorBoard's
-    ``epoch_<name>`` tags ``val_<name>`` (evaluation first, as the tuner ranks summaries),
-    then ``<name>``."""
+def candidate_keys(tag: str) -> list[str]:
+    """The Keras logs keys that hold metric ``tag``, in order: the tag itself, and for
+    TensorBoard's ``epoch_<name>`` tags ``val_<name>`` (evaluation first, as the tuner ranks
+    summaries), then ``<name>``."""
     candidates = [tag]
     if tag.startswith("epoch_"):
         candidates += ["val_" + tag[len("epoch_"):], tag[len("epoch_"):]]
-    return next((key for key in candidates if key in logs), None)
+    return candidates
+
+
+def logs_key(tag: str, logs: Mapping[str, Any]) -> str | None:
+    """The first of ``candidate_keys(tag)`` that ``logs`` has, else None."""
+    return next((key for key in candidate_keys(tag) if key in logs), None)
 
 
 class ReportCallback(tf.keras.callbacks.Callback):
-    """Reports ``logs[monitor]`` as the job's metric tag and stops training on request.
+    """Reports the job's metric from the Keras logs and stops training on request.
+
+    By default it reports the job's own tag (``hyperparameterMetricTag: val_accuracy`` reads
+    ``logs["val_accuracy"]``; a TensorBoard tag such as ``epoch_accuracy`` reads
+    ``val_accuracy``, else ``accuracy``: see :func:`candidate_keys`). ``monitor`` names another
+    logs key to report under the job's tag; that is said once in the log. A key missing from
+    the logs at the end of an epoch is an error that names the keys the logs have.
 
     It reports at the end of every epoch (after validation) and, with ``every_n_batches``,
     every that many training batches (batch logs hold training metrics only, no ``val_*``).
-    The step is the optimizer's iteration count, the number of batches trained so far.
-    ``monitor=None`` finds the key from the metric tag (see :func:`logs_key`). When the tuner
-    asks the trial to stop, it sets ``model.stop_training`` (checked every ``check_secs`` at
-    most): Keras ends the epoch, validates it, and this callback reports that last value.
-    Outside a tuning job it does nothing.
+    The step is the optimizer's iteration count, the number of batches trained so far. When
+    the tuner asks the trial to stop, it sets ``model.stop_training`` (checked every
+    ``check_secs`` at most): Keras ends the epoch, validates it, and this callback reports that
+    last value. Outside a tuning job it does nothing.
     """
 
     def __init__(
         self,
-        monitor: str | None = "val_loss",
+        monitor: str | None = None,
         every_n_batches: int | None = None,
         check_secs: float = 0.1,
     ) -> None:
@@ -59,6 +69,11 @@ class ReportCallback(tf.keras.callbacks.Callback):
             return
         self._ctx = ctx
         self.stopped = False
+        if self.monitor is not None and self.monitor not in candidate_keys(ctx.metric_tag):
+            warn_once(f"ReportCallback:monitor:{self.monitor}",
+                      "tf_hptune: ReportCallback reports logs[%r] as the job's metric %r "
+                      "(monitor=%r differs from hyperparameterMetricTag)", self.monitor,
+                      ctx.metric_tag, self.monitor)
         if ctx.control_dir is not None:
             self._watcher = StopWatcher(ctx.control_dir, self.check_secs)
         self._batches = 0
@@ -80,7 +95,8 @@ class ReportCallback(tf.keras.callbacks.Callback):
         if self._ctx is None:
             return
         self._report(logs or {}, self._step(), "epoch")
-        self._check_stop(force=True)
+        last = epoch + 1 >= (self.params or {}).get("epochs", float("inf"))
+        self._check_stop(force=True, act=not last)  # at its last epoch it ends anyway
 
     def _step(self) -> int:
         iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
@@ -88,21 +104,24 @@ class ReportCallback(tf.keras.callbacks.Callback):
 
     def _report(self, logs: Mapping[str, Any], step: int, where: str) -> None:
         assert self._ctx is not None
-        key = self.monitor if self.monitor in logs else None
-        if self.monitor is None:
-            key = logs_key(self._ctx.metric_tag, logs)
+        wanted = [self.monitor] if self.monitor is not None else candidate_keys(
+            self._ctx.metric_tag)
+        key = next((k for k in wanted if k in logs), None)
         if key is None:
-            warn_once(f"ReportCallback:{where}:{self.monitor}",
-                      "tf_hptune: ReportCallback found no %r in the %s logs %s",
-                      self.monitor or self._ctx.metric_tag, where, sorted(logs))
+            message = (f"tf_hptune: ReportCallback found no {' or '.join(map(repr, wanted))} "
+                       f"in the {where} logs, which have {sorted(logs)}")
+            if where == "epoch":
+                raise ValueError(f"{message}; set hyperparameterMetricTag (or "
+                                 "ReportCallback(monitor=...)) to one of them")
+            warn_once(f"ReportCallback:{where}:{self.monitor}", "%s", message)
             return
         report(self._ctx.metric_tag, logs[key], step, checkpoint_path="",
                caller="ReportCallback")
 
-    def _check_stop(self, force: bool) -> None:
-        if self._watcher is not None and self._watcher.check(force):
+    def _check_stop(self, force: bool, act: bool = True) -> None:
+        if self._watcher is not None and self._watcher.check(force, act):
             self.stopped = True
             self.model.stop_training = True
 
 
-__all__ = ["ReportCallback", "logs_key"]
+__all__ = ["ReportCallback", "candidate_keys", "logs_key"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,30 @@ def log_tail(paths: TrialPaths, limit: int = TAIL_BYTES) -> str:
         if text:
             return text
     return ""
+
+
+# The last line of a traceback: "ValueError: bad", "pkg.mod.Error: ...", "KeyboardInterrupt"
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)|"
+                        r"[A-Za-z_][\w.]*\.[A-Z]\w*)(?::\s.*)?$")
+# argparse's last line: "usage: ...\n<prog>: error: <message>"
+_ARGPARSE = re.compile(r"^\S+: error: .+$")
+MAX_CAUSE = 300
+
+
+def failure_cause(tail: str) -> str | None:
+    """The trainer's own words for why it failed, from its log tail: argparse's error line, or
+    the last line of the last traceback; None when the tail shows neither."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ARGPARSE.match(line):
+            return line[:MAX_CAUSE]
+    if "Traceback (most recent call last):" in tail:
+        start = max(i for i, line in enumerate(lines)
+                    if line.startswith("Traceback (most recent call last):"))
+        for line in reversed(lines[start:]):
+            if _EXCEPTION.match(line):
+                return line[:MAX_CAUSE]
+    return None
 
 
 class LogFollower:

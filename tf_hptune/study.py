@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tf_hptune.algorithms import Designer, make_designer
-from tf_hptune.errors import SpecError, StoreError
+from tf_hptune.errors import JobExistsError, SpecError, StoreError
 from tf_hptune.history import LEARNED_FROM, History, resolve_resume, trial_of
 from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
@@ -46,7 +46,9 @@ class Study:
 
     Made by ``Study.create`` (a new job) or ``Study.load`` (an existing one). A Study is its
     job's only writer, so it keeps the trials in memory and reads them from the store only when
-    it is made.
+    it is made. The job ends by itself once ``maxTrials`` trials have ended (``end``); as a
+    context manager, a Study also ends its job when the block exits: CANCELLED on Ctrl-C,
+    FAILED on another exception.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Study:
         self.designer: Designer = factory(self.space, spec.goal, seed)
         self.designer.set_priors(history.priors)
         self.stopper = _stopper(spec, stopper)
+        self._owns_store = False
 
     @classmethod
     def create(
@@ -88,15 +91,23 @@ class Study:
         """A new job ``name`` (default ``study_<time>``) in ``store`` (a ``Store``, a path, or
         None for an in-memory store). Everything is validated before the job is recorded: the
         spec, the job it resumes, its search space and its stopping rule."""
+        owned = not isinstance(store, Store)
         store = _as_store(store)
         name = name or time.strftime("study_%Y%m%d_%H%M%S")
         spec = resolve_resume(load_spec(spec), store)
         SearchSpace.from_spec(spec)
         _stopper(spec, stopper)
         history = History.for_new_job(store, name, spec)
-        store.create_job(name, spec_to_dict(spec), dict(launch or {}))
+        try:
+            store.create_job(name, spec_to_dict(spec), dict(launch or {}))
+        except JobExistsError as e:
+            raise JobExistsError(
+                f"{e}; give the new job another name, or to continue that job's search "
+                f"start a new one with 'resumePreviousJobId: {name}' in its config") from None
         store.update_job(name, info={LEARNED_FROM: history.learned_from})
-        return cls(store, name, spec, history, seed=seed, designer=designer, stopper=stopper)
+        study = cls(store, name, spec, history, seed=seed, designer=designer, stopper=stopper)
+        study._owns_store = owned
+        return study
 
     @classmethod
     def load(
@@ -110,17 +121,46 @@ class Study:
     ) -> "Study":
         """The study of an existing job, to continue it; it learns from the same earlier jobs
         as when it was created."""
+        owned = not isinstance(store, Store)
         store = _as_store(store)
         job = store.get_job(name)
         spec = load_spec(job.config)
-        return cls(store, name, spec, History.for_job(store, job, spec), seed=seed,
-                   designer=designer, stopper=stopper)
+        study = cls(store, name, spec, History.for_job(store, job, spec), seed=seed,
+                    designer=designer, stopper=stopper)
+        study._owns_store = owned
+        return study
 
     def __enter__(self) -> "Study":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        """End the job if it has not ended: as ``end`` decides when the block finished,
+        CANCELLED on KeyboardInterrupt, FAILED on another exception; trials not ended by then
+        are CANCELLED. A store this Study opened itself is closed."""
+        try:
+            if not self.store.get_job(self.name).state.is_final:
+                if exc_type is None:
+                    self._cancel_active("the study ended before the trial did")
+                    self.end()
+                elif issubclass(exc_type, KeyboardInterrupt):
+                    self.set_cancelling()
+                    self._cancel_active("cancelled by the user")
+                    self.finish(State.CANCELLED)
+                else:
+                    message = f"{exc_type.__name__}: {exc}"
+                    self.set_cancelling()
+                    self._cancel_active(message)
+                    self.finish(State.FAILED, message)
+        finally:
+            if self._owns_store:
+                self.store.close()
+
+    def _cancel_active(self, reason: str) -> None:
+        for t in self.trials:
+            if t.state in ACTIVE:
+                final = t.measurements[-1] if t.measurements else None
+                self.fail(t.trial_id, reason, state=State.CANCELLED, final=final)
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -255,13 +295,46 @@ class Study:
 
     def _finish(self, trial_id: str, state: State, *, final: Measurement | None,
                 **fields: Any) -> TrialRecord:
-        return self.update_trial(
+        trial = self.update_trial(
             trial_id, state=state, end_time=time.time(),
             final_step=final.step if final else None,
             final_value=final.value if final else None, **fields,
         )
+        ended = [t for t in self.trials if t.state not in ACTIVE]
+        if len(ended) >= self.spec.max_trials and len(ended) == len(self.trials) and \
+                self.store.get_job(self.name).state is State.RUNNING:
+            self.end()
+        return trial
 
     # -- the job itself --------------------------------------------------------------------
+    def failure(self) -> str | None:
+        """Why the job has failed by the service's rule, or None: ``maxFailedTrials`` failures
+        fail it; with 0, it fails when more than half of the finished trials failed (so also
+        when the first one did). The message quotes the first failed trial's reason."""
+        trials = [t for t in self.trials if t.state in (State.SUCCEEDED, State.FAILED)]
+        failed = [t for t in trials if t.state is State.FAILED]
+        limit = self.spec.max_failed_trials
+        if not failed:
+            return None
+        if (limit > 0 and len(failed) >= limit) or (limit == 0 and 2 * len(failed) > len(trials)):
+            first = min(failed, key=lambda t: (t.end_time or 0.0, t.number))
+            return (f"{len(failed)} of {len(trials)} finished trials failed "
+                    f"(maxFailedTrials={limit}); trial {first.trial_id}: {first.reason}")
+        return None
+
+    def end(self) -> State:
+        """End the job by its trials, if it has not ended: FAILED by ``failure`` or when no
+        trial succeeded, else SUCCEEDED. Returns the job's final state."""
+        state = self.store.get_job(self.name).state
+        if state.is_final:
+            return state
+        failure = self.failure()
+        if failure is None and self.best_trial is None:
+            failure = "no trial succeeded"
+        state = State.FAILED if failure else State.SUCCEEDED
+        self.finish(state, failure)
+        return state
+
     def attach_tuner(self, launch: Mapping[str, Any] | None = None) -> None:
         """Record this process as the job's tuner (and how its trials are started)."""
         fields: dict[str, Any] = {"tuner_pid": os.getpid(), "tuner_host": socket.gethostname()}

@@ -26,7 +26,7 @@ from tf_hptune.launch import (
     build_request,
     make_private_dir,
 )
-from tf_hptune.logs import log_tail
+from tf_hptune.logs import failure_cause, log_tail
 from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
@@ -43,6 +43,7 @@ class Progress:
     failed: int
     best: TrialRecord | None
     metric_tag: str
+    state: State = State.RUNNING  # the job's: CANCELLING while a cancel winds down
 
 
 class Phase(enum.Enum):
@@ -109,6 +110,7 @@ class Tuner:
         trial_timeout: float | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_poll: Callable[[dict[str, TrialPaths]], None] | None = None,
+        on_trial_end: Callable[[TrialRecord], None] | None = None,
     ) -> None:
         self.study = study
         self.launch = launch
@@ -119,6 +121,7 @@ class Tuner:
         self.trial_timeout = trial_timeout
         self.on_progress = on_progress
         self.on_poll = on_poll
+        self.on_trial_end = on_trial_end
         self._running: dict[str, _Running] = {}
         self._cancel = False
         self._force = False
@@ -161,7 +164,7 @@ class Tuner:
                 if self._wind_down(State.CANCELLED, "cancelled by the user"):
                     return State.CANCELLED
             else:
-                failure = self._failure()
+                failure = self.study.failure()
                 if failure:
                     self.study.set_error(failure)
                     if self._wind_down(State.FAILED, failure):
@@ -170,34 +173,13 @@ class Tuner:
                     self._collect_and_judge()
                     self._launch_free_slots()
                     if not self._running and self._no_more_trials():
-                        return self._succeed()
+                        self._report_progress()
+                        return self.study.end()
             self._report_progress()
             self.launcher.wait([r.handle for r in self._running.values()], self.poll_interval)
 
     def _no_more_trials(self) -> bool:
         return self._exhausted or len(self.study.trials) >= self.study.spec.max_trials
-
-    def _succeed(self) -> State:
-        self._report_progress()
-        if self.study.best_trial is None:
-            self.study.finish(State.FAILED, "no trial succeeded")
-            return State.FAILED
-        self.study.finish(State.SUCCEEDED)
-        return State.SUCCEEDED
-
-    def _failure(self) -> str | None:
-        """The service's rule: ``maxFailedTrials`` failures fail the job; with 0, the job fails
-        when more than half of the finished trials failed (so also when the first one did)."""
-        trials = [t for t in self.study.trials if t.state in (State.SUCCEEDED, State.FAILED)]
-        failed = [t for t in trials if t.state is State.FAILED]
-        limit = self.study.spec.max_failed_trials
-        if not failed:
-            return None
-        if (limit > 0 and len(failed) >= limit) or (limit == 0 and 2 * len(failed) > len(trials)):
-            last = max(failed, key=lambda t: t.end_time or 0.0)
-            return (f"{len(failed)} of {len(trials)} finished trials failed "
-                    f"(maxFailedTrials={limit}); trial {last.trial_id}: {last.reason}")
-        return None
 
     def _wind_down(self, state: State, reason: str) -> bool:
         """Terminate every running trial; once none is left, end the job. True when ended."""
@@ -291,9 +273,10 @@ class Tuner:
 
     def _judge(self, run: _Running) -> None:
         """Ask the stopping rule; a stopped trial gets a STOP file, which our hooks turn into a
-        clean end within the grace period; one that never said it listens gets SIGTERM now."""
+        clean end within the grace period; one that never said it listens gets SIGTERM now.
+        A decision about a trial whose process has already ended does not count."""
         decision = self.study.stop_decision(run.trial_id)
-        if decision.should_stop:
+        if decision.should_stop and self.launcher.poll(run.handle) is None:
             run.enter(Phase.STOPPED, decision.reason)
             run.channel.request_stop(decision.reason)
             if not run.channel.listening():
@@ -308,31 +291,49 @@ class Tuner:
             self.pool.release(tid)
             self._collect(run)  # the final evaluation comes after the last checkpoint
             self._record_exit(run, code)
+            if self.on_trial_end:
+                self.on_trial_end(self.study.trial(tid))
         if self.on_poll and not self._running:
             self.on_poll({})
 
     def _record_exit(self, run: _Running, code: int) -> None:
+        """A trial's end, by its phase and exit code. A trial asked to stop counts as stopped
+        early only if it ended because of it: it acknowledged the request, or our signal ended
+        it; one that ran to its end meanwhile exits 0 on its own. Likewise a cancelled trial
+        that exits by itself in the grace period keeps the end it reached."""
         tail = log_tail(run.channel.paths)
         tid = run.trial_id
-        if run.phase is Phase.CANCELLED:
-            trial = self.study.trial(tid)
+        trial = self.study.trial(tid)
+        if run.phase is Phase.CANCELLED and _ended_by_signal(code):
             final = trial.measurements[-1] if trial.measurements else None
             self.study.fail(tid, run.reason or "cancelled", state=State.CANCELLED, final=final,
                             log_tail=tail)
         elif run.phase is Phase.TIMED_OUT:
             self.study.fail(tid, run.reason or "timed out", log_tail=tail)
-        elif run.phase is Phase.STOPPED or code in (0, UNKNOWN_EXIT):
-            stopped = run.phase is Phase.STOPPED
-            self.study.complete(tid, stopped_early=stopped, reason=run.reason if stopped else None,
-                                log_tail=tail)
+        elif run.phase is Phase.STOPPED and (code != 0 or run.channel.acknowledged_stop()):
+            self.study.complete(tid, stopped_early=True, reason=run.reason, log_tail=tail)
+        elif code not in (0, UNKNOWN_EXIT):
+            self.study.fail(tid, _describe_exit(code, tail), log_tail=tail)
+        elif not trial.measurements:
+            self.study.fail(tid, self._no_metric(run, code), log_tail=tail)
         else:
-            self.study.fail(tid, _describe_exit(code), log_tail=tail)
+            self.study.complete(tid, log_tail=tail)
+
+    def _no_metric(self, run: _Running, code: int) -> str:
+        """Why an ended trial has no metric: the tags it wrote instead, the trainer's error."""
+        reason = f"no value of metric {self.study.spec.metric_tag!r} was reported"
+        others = run.channel.other_tags()
+        reason += (f"; the trial wrote {', '.join(map(repr, others))}" if others else
+                   "; the trial wrote no metric at all")
+        cause = failure_cause(log_tail(run.channel.paths))
+        return f"{reason} (its last error: {cause})" if cause else reason
 
     def _report_progress(self) -> None:
         if not self.on_progress:
             return
         trials = self.study.trials
         progress = Progress(
+            state=State.CANCELLING if self._cancel else State.RUNNING,
             job_name=self.study.name,
             max_trials=self.study.spec.max_trials,
             done=sum(1 for t in trials if t.state is State.SUCCEEDED),
@@ -346,13 +347,22 @@ class Tuner:
             self.on_progress(progress)
 
 
-def _describe_exit(code: int) -> str:
+def _ended_by_signal(code: int) -> bool:
+    """Whether an exit code says a signal ended the process (itself, or a shell's 128 + n)."""
+    return code < 0 or 128 < code <= 128 + 64  # UNKNOWN_EXIT (an adopted trial) is < 0
+
+
+def _describe_exit(code: int, tail: str = "") -> str:
+    """``exited with code 1: <the trainer's own error>`` and the like."""
     if code < 0:
         try:
-            return f"killed by signal {signal.Signals(-code).name}"
+            what = f"killed by signal {signal.Signals(-code).name}"
         except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
+            what = f"killed by signal {-code}"
+    else:
+        what = f"exited with code {code}"
+    cause = failure_cause(tail)
+    return f"{what}: {cause}" if cause else what
 
 
 __all__ = ["JobDirInUseError", "Phase", "Progress", "Tuner", "claim_job_dir"]

@@ -43,13 +43,14 @@ def test_outside_a_tuner_it_is_the_original_call(monkeypatch, caplog):
     monkeypatch.setattr(tf.estimator, "train_and_evaluate",
                         lambda *args: calls.append(args) or "result")
     estimator, train_spec, eval_spec = object(), object(), object()
-    assert train_and_evaluate(estimator, train_spec, eval_spec) == "result"
-    assert len(calls) == 1 and all(a is b for a, b in zip(calls[0],
-                                                          (estimator, train_spec, eval_spec)))
     with caplog.at_level(logging.WARNING, logger="tf_hptune"):
+        assert train_and_evaluate(estimator, train_spec, eval_spec) == "result"
         assert make_hooks() == TrialHooks([], [])
         assert not report_evaluation({"loss": 1.0, "global_step": 1})
-    assert caplog.text.count("not running as a trial") == 1
+    assert len(calls) == 1 and all(a is b for a, b in zip(calls[0],
+                                                          (estimator, train_spec, eval_spec)))
+    assert caplog.text.count("not running as a trial") == 1  # said once, by the first call
+    assert "train_and_evaluate and the other tf_hptune reporters do nothing" in caplog.text
 
 
 def test_report_evaluation_takes_the_metric_and_global_step(monkeypatch, tmp_path, caplog):

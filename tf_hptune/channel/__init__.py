@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tf_hptune.channel.events import EventDirectoryScanner, is_event_file
-from tf_hptune.channel.hypertune import read_reports
+from tf_hptune.channel.hypertune import read_reports, report_tags
 from tf_hptune.channel.jsonl import JsonlReader
 from tf_hptune.observe import read_summary_dirs
 
 CONTROL_DIR_NAME = "tf_hptune"
 STOP_NAME = "STOP"  # in the control dir: the tuner asks the trial to stop
 LISTENING_NAME = "LISTENING"  # in the control dir: the trial ends itself on STOP
+STOPPING_NAME = "STOPPING"  # in the control dir: the trial saw STOP and is ending because of it
 
 log = logging.getLogger("tf_hptune")
 
@@ -65,6 +66,11 @@ class TrialPaths:
     def listening_file(self) -> Path:
         """Written by the trial side when something in the trial watches ``stop_file``."""
         return self.control_dir / LISTENING_NAME
+
+    @property
+    def stopping_file(self) -> Path:
+        """Written by the trial side when it acts on ``stop_file``."""
+        return self.control_dir / STOPPING_NAME
 
 
 class _TrialEventScanner(EventDirectoryScanner):
@@ -123,6 +129,13 @@ class TrialChannel:
         self.bad_lines = bad + self._jsonl.bad_lines
         return sorted(merged.items())
 
+    def other_tags(self) -> list[str]:
+        """The metric tags this trial wrote besides the job's (event files, the hypertune
+        file, tf_hptune's reports), to name when the job's tag never appeared."""
+        found = self._events.other_tags | self._jsonl.other_tags
+        found |= report_tags(self.paths.metric_file)
+        return sorted(found - {self.tag})
+
     def request_stop(self, reason: str) -> None:
         self.paths.control_dir.mkdir(parents=True, exist_ok=True)
         self.paths.stop_file.write_text(reason + "\n", encoding="utf-8")
@@ -131,6 +144,10 @@ class TrialChannel:
         """Whether the trial said it ends itself on a stop request (``StopWatcher``)."""
         return self.paths.listening_file.exists()
 
+    def acknowledged_stop(self) -> bool:
+        """Whether the trial said it is ending because the tuner asked it to."""
+        return self.paths.stopping_file.exists()
+
 
 class StopWatcher:
     """Trial side: the one watcher of the tuner's STOP file.
@@ -138,26 +155,34 @@ class StopWatcher:
     Made the first time something in the trial listens: it writes ``LISTENING`` then, so the
     tuner gives the trial its grace period before SIGTERM (a trial that never listens gets
     SIGTERM as soon as it is stopped). ``check`` looks at the file at most every
-    ``check_secs`` unless forced, and once it has seen a stop request it stays True.
+    ``check_secs`` unless forced; the first time it sees a stop request it writes
+    ``STOPPING`` (the trial ends because it was asked: it is then stopped early), and it stays
+    True. A caller about to end anyway (its last epoch) passes ``act=False``: nothing is
+    acknowledged and the trial counts as run to its end.
     """
 
     def __init__(self, control_dir: str | os.PathLike[str], check_secs: float = 0.1) -> None:
-        self.stop_file = Path(control_dir) / STOP_NAME
+        self.paths = TrialPaths(job_dir=Path(), control_dir=Path(control_dir))
         self.check_secs = check_secs
         self.stopped = False
         self._next_check = 0.0
-        try:
-            (Path(control_dir) / LISTENING_NAME).touch()
-        except OSError:  # no control dir: the trial then ends on SIGTERM, as any other
-            pass
+        _touch(self.paths.listening_file)
 
-    def check(self, force: bool = False) -> bool:
+    def check(self, force: bool = False, act: bool = True) -> bool:
         """Whether the tuner has asked this trial to stop."""
         now = time.monotonic()
-        if self.stopped or (not force and now < self._next_check):
+        if self.stopped or not act or (not force and now < self._next_check):
             return self.stopped
         self._next_check = now + self.check_secs
-        if self.stop_file.exists():
+        if self.paths.stop_file.exists():
             self.stopped = True
+            _touch(self.paths.stopping_file)
             log.warning("tf_hptune: the tuner asked this trial to stop; ending training")
         return self.stopped
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:  # no control dir: the tuner then treats the trial as one that never said
+        pass

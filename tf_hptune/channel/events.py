@@ -36,6 +36,7 @@ EVENT_FILE_PREFIX = "events.out.tfevents."
 EVAL_DIR_PREFIXES: tuple[str, ...] = ("eval", "validation")
 #: Directories never scanned: the tuner's own bookkeeping.
 SKIP_DIR_NAMES: frozenset[str] = frozenset({"tf_hptune"})
+MAX_OTHER_TAGS = 50  # other tags kept to name in a "metric never reported" message
 
 # ---------------------------------------------------------------------------------------------
 # CRC32C (Castagnoli), table driven, slicing by 8.
@@ -421,6 +422,7 @@ class EventDirectoryScanner:
         self._readers: dict[str, EventFileReader] = {}
         # (step, value, wall_time, source_dir, is_eval, order) of every value seen so far.
         self._seen: list[tuple[int, float, float, str, bool, int]] = []
+        self.other_tags: set[str] = set()  # the scalar tags seen besides ``tag`` (a few)
 
     def event_files(self) -> list[str]:
         """Paths of the event files under the root, sorted."""
@@ -455,6 +457,8 @@ class EventDirectoryScanner:
             is_eval = self.is_eval_dir(source)
             for ev in events:
                 if ev.tag != self.tag:
+                    if len(self.other_tags) < MAX_OTHER_TAGS:
+                        self.other_tags.add(ev.tag)
                     continue
                 new.append((ev.step, ev.value, ev.wall_time, source))
                 self._seen.append(

@@ -48,6 +48,29 @@ def write_report(
     os.replace(tmp, path)
 
 
+_REPORT_KEYS = frozenset({"checkpoint_path", "global_step", "timestamp", "trial"})
+
+
+def report_tags(path: Path) -> set[str]:
+    """The metric tags the hypertune file at ``path`` holds reports of."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _MAX_READ))
+            lines = f.read(_MAX_READ).decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return set()
+    tags: set[str] = set()
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            tags.update(k for k in obj if k not in _REPORT_KEYS)
+    return tags
+
+
 def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
     """``([(step, value), ...] in file order, number of unreadable lines)`` for ``tag``.
 

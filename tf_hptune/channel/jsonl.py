@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+from tf_hptune.channel.events import MAX_OTHER_TAGS
+
 _CHUNK = 4 << 20
 
 
@@ -27,6 +29,7 @@ class JsonlReader:
         self.path, self.tag = path, tag
         self._offset = 0
         self.bad_lines = 0
+        self.other_tags: set[str] = set()  # tags reported besides ``tag``
 
     def read_new(self) -> list[tuple[int, float]]:
         try:
@@ -47,6 +50,8 @@ class JsonlReader:
             try:
                 obj = json.loads(raw)
                 if obj.get("tag") != self.tag:
+                    if isinstance(obj.get("tag"), str) and len(self.other_tags) < MAX_OTHER_TAGS:
+                        self.other_tags.add(obj["tag"])
                     continue
                 out.append((int(obj["step"]), float(obj["value"])))
             except (ValueError, KeyError, TypeError, AttributeError, OverflowError):

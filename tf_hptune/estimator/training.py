@@ -6,7 +6,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_hptune.context import trial_context
+from tf_hptune.context import note_outside_tuning, trial_context
 from tf_hptune.estimator.hooks import StopHook, report_evaluation
 
 log = logging.getLogger("tf_hptune")
@@ -50,6 +50,7 @@ def train_and_evaluate(
     """
     ctx = trial_context()
     if not ctx.in_tuning_job:
+        note_outside_tuning("train_and_evaluate")
         return tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
     watcher = ctx.stop_watcher()
     stop_hook = StopHook(watcher) if watcher is not None else None
