@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from tf_hptune import runtime
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
 from tf_hptune.errors import JobNameError, SpecError, TfHptuneError
 from tf_hptune.launch import LaunchConfig, make_private_dir, pid_alive
@@ -84,7 +85,8 @@ def _store(args: argparse.Namespace) -> Store:
 
 
 def _launch_config(args: argparse.Namespace, training_input: dict[str, Any]) -> LaunchConfig:
-    """Flags win over the config's ``trainingInput`` (``pythonModule``, ``jobDir``, ``args``)."""
+    """Flags win over the config's ``trainingInput`` (``pythonModule``, ``jobDir``, ``args``,
+    ``runtimeVersion``, ``gcsRoot``); a gs:// job dir is mapped under the gcs root."""
     module = args.module_name or training_input.get("pythonModule")
     job_dir = args.job_dir or training_input.get("jobDir")
     user_args = args.user_args if args.user_args else list(training_input.get("args") or [])
@@ -97,10 +99,17 @@ def _launch_config(args: argparse.Namespace, training_input: dict[str, Any]) -> 
         raise UsageError(f"--package-path {args.package_path!r} is not a directory")
     if not all(isinstance(a, str) for a in user_args):
         raise UsageError(f"trainingInput.args must be strings, got {user_args!r}")
-    if str(job_dir).startswith("gs://"):
-        raise UsageError(f"--job-dir {job_dir!r}: only local directories are supported")
+    version = args.runtime_version or training_input.get("runtimeVersion")
+    gcs_root = args.gcs_root or training_input.get("gcsRoot")
+    gcs_root = str(Path(gcs_root).resolve()) if gcs_root else None
+    try:
+        job_dir = runtime.local_job_dir(str(job_dir), gcs_root)
+    except runtime.GcsPathError as e:
+        raise UsageError(f"--job-dir {e}") from None
     return LaunchConfig(module=str(module), package_path=str(package.resolve()),
-                        job_dir=str(Path(job_dir).resolve()), user_args=tuple(user_args))
+                        job_dir=str(Path(job_dir).resolve()), user_args=tuple(user_args),
+                        runtime_version=None if version is None else str(version),
+                        gcs_root=gcs_root)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -325,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--job-dir", help="where trials write; trial N gets JOB_DIR/N")
     training.add_argument("--no-transfer-learning", action="store_true",
                           help="do not learn from similarly named earlier jobs")
+    training.add_argument("--runtime-version", help="1.x (e.g. 1.15): run the trials in the "
+                          "TensorFlow 1.x runtime mode")
+    training.add_argument("--gcs-root", metavar="DIR",
+                          help="read and write gs://BUCKET/PATH as DIR/BUCKET/PATH")
     _add_store(training)
     _add_run_options(training)
     training.set_defaults(func=cmd_submit)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tf_hptune import runtime
 from tf_hptune.algorithms import Designer, TrialView, make_designer
 from tf_hptune.algorithms.base import PriorStudy, views_of
 from tf_hptune.algorithms.prior import find_prior_studies, prior_study
@@ -214,7 +215,10 @@ class Study:
         final: Measurement | None = None,
         state: State = State.FAILED,
     ) -> TrialRecord:
-        """Finish a trial as FAILED (or CANCELLED) with its reason."""
+        """Finish a trial as FAILED (or CANCELLED) with its reason, to which a failure that
+        looks like TensorFlow 1.x code in ``log_tail`` adds ``runtime.failure_hint``."""
+        hint = runtime.failure_hint(log_tail) if log_tail and state is State.FAILED else None
+        reason = f"{reason}. {hint}" if hint else reason
         return self._finish(trial_id, state, final=final, reason=reason, log_tail=log_tail)
 
     def _finish(self, trial_id: str, state: State, *, final: Measurement | None,

@@ -683,8 +683,7 @@ def test_training_input_is_kept_and_non_local_keys_reported() -> None:
         },
     }
     spec = load_spec(raw)
-    assert spec.ignored_keys == ("masterType", "region", "runtimeVersion", "scaleTier",
-                                 "scheduling")
+    assert spec.ignored_keys == ("masterType", "region", "scaleTier", "scheduling")
     assert spec.training_input == raw["trainingInput"]
     assert spec.training_input is not raw["trainingInput"]
     assert spec.training_input["scheduling"] is not raw["trainingInput"]["scheduling"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
