@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from tf_hptune.runtime import MODE_NAME
 
+_est = tf.compat.v1.estimator  # the 1.x Estimator API: its Estimator is the base of both
+
 # Experiment options about distributed scheduling: nothing to do in a one-process trial.
 SCHEDULING_OPTIONS = frozenset({
     "local_eval_frequency", "eval_delay_secs", "continuous_eval_throttle_secs",
@@ -24,7 +26,7 @@ class ModeKeys:
     INFER = "infer"
 
 
-class RunConfig(tf.estimator.RunConfig):
+class RunConfig(_est.RunConfig):
     """``tf.contrib.learn.RunConfig``: a ``tf.estimator.RunConfig`` that also takes the 1.x
     session options (as its ``session_config``) and cluster addresses (unused locally)."""
 
@@ -48,7 +50,7 @@ class Experiment:
     each evaluation reported to the tuner); ``train`` and ``evaluate`` call the Estimator's.
     ``export_strategies`` must be ``tf.estimator.Exporter``s (e.g. ``LatestExporter``)."""
 
-    def __init__(self, estimator: tf.estimator.Estimator, train_input_fn: Callable[[], Any],
+    def __init__(self, estimator: _est.Estimator, train_input_fn: Callable[[], Any],
                  eval_input_fn: Callable[[], Any], eval_metrics: Any = None,
                  train_steps: int | None = None, eval_steps: int | None = 100,
                  train_monitors: Sequence[Any] | None = None,
@@ -58,7 +60,7 @@ class Experiment:
         unknown = sorted(set(scheduling) - SCHEDULING_OPTIONS)
         if unknown:
             raise TypeError(f"Experiment() got unexpected keyword arguments {unknown}")
-        if not isinstance(estimator, tf.estimator.Estimator):
+        if not isinstance(estimator, _est.Estimator):
             raise TypeError(f"Experiment needs a tf.estimator.Estimator in the {MODE_NAME}, got "
                             f"{type(estimator).__name__} (tf.contrib.learn's estimators are "
                             "not provided)")
@@ -66,15 +68,15 @@ class Experiment:
             raise ValueError(f"Experiment(eval_metrics=...) is not supported in the {MODE_NAME}; "
                              "add metrics with tf.contrib.estimator.add_metrics")
         exporters = export_strategies or ()
-        exporters = [exporters] if isinstance(exporters, tf.estimator.Exporter) else exporters
-        if not all(isinstance(e, tf.estimator.Exporter) for e in exporters):
+        exporters = [exporters] if isinstance(exporters, _est.Exporter) else exporters
+        if not all(isinstance(e, _est.Exporter) for e in exporters):
             raise TypeError(f"Experiment(export_strategies=...) takes tf.estimator.Exporter "
                             f"objects in the {MODE_NAME}, got {exporters!r}")
         self.estimator = estimator
-        self.train_spec = tf.estimator.TrainSpec(train_input_fn, max_steps=train_steps,
+        self.train_spec = _est.TrainSpec(train_input_fn, max_steps=train_steps,
                                                  hooks=train_monitors or (),
                                                  saving_listeners=saving_listeners or ())
-        self.eval_spec = tf.estimator.EvalSpec(eval_input_fn, steps=eval_steps,
+        self.eval_spec = _est.EvalSpec(eval_input_fn, steps=eval_steps,
                                                hooks=eval_hooks or (), exporters=exporters,
                                                start_delay_secs=0, throttle_secs=0)
 
