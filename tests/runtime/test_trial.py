@@ -67,7 +67,15 @@ out["records"] = [r.decode() for r in tf.data.TFRecordDataset("gs://b/rec/r.tfre
 out["list_files"] = [f.decode() for f in tf.data.Dataset.list_files("gs://b/dir/*.txt")
                      .as_numpy_iterator()]
 out["matching"] = [f.decode() for f in tf.io.matching_files("gs://b/dir/*.txt").numpy()]
+out["match_once"] = [f.decode() for f in v1.train.match_filenames_once("gs://b/dir/*.txt")
+                     .numpy()]
 out["read_file"] = tf.io.read_file("gs://b/new/deep/c.txt").numpy().decode()
+out["make_csv"] = sum(1 for _ in tf.data.experimental.make_csv_dataset(
+    "gs://b/dir/*.txt", 1, column_names=["k", "v"], header=False, num_epochs=1))
+vocabulary = tf.lookup.StaticVocabularyTable(tf.lookup.TextFileInitializer(
+    "gs://b/dir/a.txt", tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
+    tf.lookup.TextFileIndex.LINE_NUMBER), 1)
+out["vocabulary"] = vocabulary.lookup(tf.constant(["b,2", "x"])).numpy().tolist()
 writer = tf.summary.create_file_writer("gs://b/logs")
 with writer.as_default():
     tf.summary.scalar("loss", 1.0, step=1)
@@ -112,7 +120,10 @@ def test_gs_paths_map_under_the_root_through_every_covered_api(tmp_path):
         "records": ["r1"],
         "list_files": [str(local / "dir" / "a.txt")],
         "matching": [str(local / "dir" / "a.txt")],
+        "match_once": [str(local / "dir" / "a.txt")],
         "read_file": "c",
+        "make_csv": 2,
+        "vocabulary": [1, 2],
     }
     assert (local / "moved" / "a.txt").read_text() == "a,1\nb,2\n"
     assert not (local / "dir" / "a.txt").exists() and not (local / "new").exists()
@@ -167,10 +178,14 @@ columns = [layers.real_valued_column("x", dimension=2),
 features = {"x": tf.constant([[1.0, 2.0]]), "k": tf.constant([["v"]]), "h": tf.constant([["q"]])}
 dense = layers.input_from_feature_columns(features, columns[:3])
 spec = layers.create_feature_spec_for_parsing(columns)
+weight = tf.get_variable("weight", initializer=3.0)
+saver = tf.train.Saver([weight])
 with tf.Session() as session:
     session.run([tf.global_variables_initializer(), tf.tables_initializer()])
     out["lookup"] = session.run(table.lookup(tf.constant(["b", "z"]))).tolist()
     out["dense"] = list(session.run(dense).shape)
+    saved = saver.save(session, "gs://b/checkpoints/model")
+out["checkpoint"] = [saved, float(tf.train.load_variable("gs://b/checkpoints/model", "weight"))]
 out["spec"] = sorted(spec)
 from tensorflow.contrib.training.python.training.hparam import HParams
 out["hparams"] = [HParams is tf.contrib.training.HParams, HParams(units=[1]).parse("units=[2,3]")
@@ -222,6 +237,7 @@ def test_the_1x_mode_gives_tf_compat_v1_with_its_contrib_pieces(tmp_path):
     assert out["lookup"] == [1, -1] and out["dense"] == [1, 2 + 3 + 5]
     assert out["spec"] == ["h", "k", "x"]
     assert out["hparams"] == [True, [2, 3]]
+    assert out["checkpoint"] == [str(tmp_path / "gcs" / "b" / "checkpoints" / "model"), 3.0]
     assert out["forward"] == [7] and out["model_dir"] == str(tmp_path / "gcs" / "b" / "forward")
     assert out["learn"] == [True, True, "infer"] and out["estimator"] == [True, True]
     # whichever way a missing piece is reached, the message names it and the mode
