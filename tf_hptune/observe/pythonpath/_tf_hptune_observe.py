@@ -116,7 +116,7 @@ def wrap_argument(owner: Any, name: str, index: int | None, keyword: str,
     if mark in getattr(func, _MARKS, ()):
         return
 
-    @functools.wraps(func)
+    @functools.wraps(func, updated=() if isinstance(func, type) else ("__dict__",))
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if keyword in kwargs:
             kwargs[keyword] = transform(kwargs[keyword])
