@@ -341,3 +341,32 @@ def test_ctrl_c_in_the_foreground_shows_cancelling_and_the_best_trial_so_far(job
     assert proc.returncode == 1
     assert "CANCELLING" in err and "ended: CANCELLED" in out
     assert "Best trial:" in out and "state: CANCELLED" in out
+
+
+def test_runtime_version_and_gcs_root_from_the_config_or_flags_reach_each_trial(job, tmp_path):
+    store, base = job(max_trials=1)
+    config = tmp_path / "job_1.yaml"
+    mode = f"trainingInput:\n  runtimeVersion: 1.15\n  gcsRoot: {tmp_path}/gcs\n"
+    config.write_text(config.read_text().replace("trainingInput:\n", mode))
+    i = base.index("--job-dir")
+    base[i + 1] = "gs://bucket/jobs/job_1"
+    cli("jobs", "submit", "training", "job_1", *base, "--stream-logs", check=0)
+    seen = json.loads((tmp_path / "gcs" / "bucket" / "jobs" / "job_1" / "1" / "seen.json")
+                      .read_text())
+    assert seen["env"]["TF_HPTUNE_RUNTIME_VERSION"] == "1.15"
+    assert seen["env"]["TF_HPTUNE_GCS_ROOT"] == str(tmp_path / "gcs")
+    # flags win over the config: a 2.x runtime is TensorFlow 2 as it is
+    base[i + 1] = str(tmp_path / "job_2")
+    cli("jobs", "submit", "training", "job_2", *base, "--stream-logs", "--runtime-version",
+        "2.11", "--gcs-root", str(tmp_path / "other"), check=0)
+    env = json.loads((tmp_path / "job_2" / "1" / "seen.json").read_text())["env"]
+    assert "TF_HPTUNE_RUNTIME_VERSION" not in env
+    assert env["TF_HPTUNE_GCS_ROOT"] == str(tmp_path / "other")
+
+
+def test_a_gs_job_dir_without_a_gcs_root_is_a_usage_error(job):
+    _, base = job()
+    base[base.index("--job-dir") + 1] = "gs://bucket/out"
+    proc = cli("jobs", "submit", "training", "job_1", *base, check=2)
+    assert ("--job-dir gs://bucket/out: a local trial has no Cloud Storage; give the job "
+            "--gcs-root DIR") in proc.stderr

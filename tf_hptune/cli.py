@@ -22,7 +22,7 @@ from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
 from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower
 from tf_hptune.results import rfc3339, trial_resource
-from tf_hptune.spec import load_spec
+from tf_hptune.spec import load_spec, spec_to_dict
 from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name, open_store
 from tf_hptune.study import Study, has_metric, sort_best_first
@@ -56,9 +56,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, enable_transfer_learning=False)
     if args.early_stopping_rule:
         spec = dataclasses.replace(spec, early_stopping_rule=args.early_stopping_rule)
-    if args.runtime_version:
-        spec = dataclasses.replace(spec, training_input={
-            **spec.training_input, "runtimeVersion": args.runtime_version})
+    if args.runtime_version:  # validated as the config's field is
+        config = spec_to_dict(spec)
+        config["trainingInput"]["runtimeVersion"] = args.runtime_version
+        spec = load_spec(config)
     if spec.ignored_keys:
         print(f"Ignoring trainingInput keys with no local meaning: {', '.join(spec.ignored_keys)}",
               file=sys.stderr)
@@ -66,7 +67,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if ignored:
         print(f"Ignoring flags with no local meaning: {', '.join(ignored)}", file=sys.stderr)
     launch = jobs.launch_config(args.module_name, args.package_path, args.job_dir,
-                                args.user_args, dict(spec.training_input))
+                                args.user_args, dict(spec.training_input), gcs_root=args.gcs_root)
     store = _store(args)
     jobs.submit(spec, store, args.job, launch, seed=args.seed)
     print(f"Job [{args.job}] submitted successfully.")
@@ -263,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--package-path", required=True, help="the trainer's package dir")
     training.add_argument("--job-dir", help="where trials write; trial N gets JOB_DIR/N")
     training.add_argument("--runtime-version", metavar="VERSION",
-                          help="the service's runtime version (trainingInput.runtimeVersion)")
+                          help="the service's runtime version; 1.x (e.g. 1.15) runs the trials "
+                               "in the TensorFlow 1.x runtime mode")
     training.add_argument("--no-transfer-learning", action="store_true",
                           help="do not learn from similarly named earlier jobs")
     training.add_argument("--early-stopping-rule", choices=sorted(STOPPERS),
@@ -273,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gcloud flags with no local meaning (accepted, and said to be ignored)")
     for flag in GCLOUD_ONLY:
         gcloud.add_argument(f"--{flag.replace('_', '-')}", metavar="VALUE")
+    training.add_argument("--gcs-root", metavar="DIR",
+                          help="read and write gs://BUCKET/PATH as DIR/BUCKET/PATH")
     _add_store(training)
     _add_output(training, foreground_flag=True)
     _add_run_options(training)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tf_hptune import runtime
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
 from tf_hptune.errors import UsageError
 from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_private_dir
@@ -56,10 +57,12 @@ def launch_config(
     job_dir: str | None,
     user_args: Sequence[Any],
     training_input: Mapping[str, Any],
+    gcs_root: str | None = None,
 ) -> LaunchConfig:
     """How the job's trials start. Flags win over the config's ``trainingInput``
-    (``pythonModule``, ``jobDir``, ``args``); what is missing or wrong is a ``UsageError``
-    naming the flag."""
+    (``pythonModule``, ``jobDir``, ``args``, ``gcsRoot``; ``runtimeVersion`` is read from it,
+    the CLI's flag having been put there); a gs:// job dir is mapped under the gcs root. What
+    is missing or wrong is a ``UsageError`` naming the flag."""
     module = module or training_input.get("pythonModule")
     job_dir = job_dir or training_input.get("jobDir")
     args = list(user_args) if user_args else list(training_input.get("args") or [])
@@ -72,10 +75,17 @@ def launch_config(
         raise UsageError(f"--package-path {package_path!r} is not a directory")
     if not all(isinstance(a, str) for a in args):
         raise UsageError(f"trainingInput.args must be strings, got {args!r}")
-    if str(job_dir).startswith("gs://"):
-        raise UsageError(f"--job-dir {job_dir!r}: only local directories are supported")
+    version = training_input.get("runtimeVersion")
+    gcs_root = gcs_root or training_input.get("gcsRoot")
+    gcs_root = str(Path(gcs_root).resolve()) if gcs_root else None
+    try:
+        job_dir = runtime.local_job_dir(str(job_dir), gcs_root)
+    except runtime.GcsPathError as e:
+        raise UsageError(f"--job-dir {e}") from None
     launch = LaunchConfig(module=str(module), package_path=str(package.resolve()),
-                          job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args))
+                          job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args),
+                          runtime_version=None if version is None else str(version),
+                          gcs_root=gcs_root)
     _check_module(launch)
     return launch
 

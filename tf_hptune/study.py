@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tf_hptune import runtime
 from tf_hptune.algorithms import Designer, make_designer
 from tf_hptune.errors import JobExistsError, SpecError, StoreError
 from tf_hptune.history import LEARNED_FROM, History, resolve_resume, trial_of
@@ -290,7 +291,10 @@ class Study:
         final: Measurement | None = None,
         state: State = State.FAILED,
     ) -> TrialRecord:
-        """Finish a trial as FAILED (or CANCELLED) with its reason."""
+        """Finish a trial as FAILED (or CANCELLED) with its reason, to which a failure that
+        looks like TensorFlow 1.x code in ``log_tail`` adds ``runtime.failure_hint``."""
+        hint = runtime.failure_hint(log_tail) if log_tail and state is State.FAILED else None
+        reason = f"{reason}. {hint}" if hint else reason
         return self._finish(trial_id, state, final=final, reason=reason, log_tail=log_tail)
 
     def _finish(self, trial_id: str, state: State, *, final: Measurement | None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAKE_PACKAGE, make_spec
+from tests.conftest import FAKE_PACKAGE, ROOT, make_spec
 from tf_hptune.channel import TrialChannel, TrialPaths
 from tf_hptune.channel.events import masked_crc32c
 from tf_hptune.launch import LaunchConfig, build_request
@@ -172,3 +172,63 @@ def test_recorded_logdir_values(tmp_path):
     proc = python(code, cwd=tmp_path)
     assert json.loads(proc.stdout) == [str(tmp_path / "a"), str(tmp_path / "b"),
                                        str(tmp_path / "c"), None, None, None, None]
+
+
+def test_wrap_argument_changes_one_argument_of_functions_methods_and_staticmethods():
+    from tf_hptune.observe.pythonpath._tf_hptune_observe import wrap_argument
+
+    class Owner:
+        def method(self, path, other=None):
+            return path, other
+
+        @staticmethod
+        def static(path):
+            return path
+
+    def upper(value):
+        return value.upper()
+
+    wrap_argument(Owner, "method", 1, "path", upper, "test")
+    wrap_argument(Owner, "method", 1, "path", upper, "test")  # once per mark
+    wrap_argument(Owner, "static", 0, "path", upper, "test")
+    assert Owner().method("a", "b") == ("A", "b")
+    assert Owner().method(path="a") == ("A", None)
+    assert Owner.static("a") == "A"
+    assert Owner().static(path="a") == "A"  # still a staticmethod
+    assert Owner.method.__name__ == "method" and Owner.method.__wrapped__.__name__ == "method"
+
+
+def test_the_runtime_mode_loads_at_start_only_when_asked_else_with_tensorflow(tmp_path):
+    control = tmp_path / "control"
+    control.mkdir()
+    code = ("import sys, builtins; print('tf_hptune.runtime.trial' in sys.modules, "
+            "builtins.__import__.__name__)")
+    trial = {"TF_HPTUNE_CONTROL_DIR": str(control)}
+    plain = python(code, env=trial, pythonpath=(HOOK_DIR, ROOT))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split() == ["False", "__import__"]  # nothing until TensorFlow loads
+    mode = python(code, env={**trial, "TF_HPTUNE_RUNTIME_VERSION": "1.15"},
+                  pythonpath=(HOOK_DIR, ROOT))
+    assert mode.returncode == 0, mode.stderr
+    assert mode.stdout.split() == ["True", "tf1_import"]
+
+
+def test_on_import_and_provide_hooks_run_in_a_trial(tmp_path):
+    (tmp_path / "target.py").write_text("print('executing target')\n")
+    control = tmp_path / "control"
+    control.mkdir()
+    code = """
+import importlib.machinery, sys, _tf_hptune_observe as hook
+hook.on_import('target', before=lambda: print('before'),
+               after=lambda m: print('after', m.__name__))
+class Loader:
+    def create_module(self, spec): return None
+    def exec_module(self, module): module.value = 42
+hook.provide('made', lambda name: importlib.machinery.ModuleSpec(name, Loader()))
+import target, made
+print(made.value)
+"""
+    proc = python(code, env={"TF_HPTUNE_CONTROL_DIR": str(control)},
+                  pythonpath=(HOOK_DIR, tmp_path, ROOT), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["before", "executing target", "after target", "42"]

@@ -683,8 +683,7 @@ def test_training_input_is_kept_and_non_local_keys_reported() -> None:
         },
     }
     spec = load_spec(raw)
-    assert spec.ignored_keys == ("masterType", "region", "runtimeVersion", "scaleTier",
-                                 "scheduling")
+    assert spec.ignored_keys == ("masterType", "region", "scaleTier", "scheduling")
     assert spec.training_input == raw["trainingInput"]
     assert spec.training_input is not raw["trainingInput"]
     assert spec.training_input["scheduling"] is not raw["trainingInput"]["scheduling"]
@@ -832,3 +831,19 @@ def test_fuzz_only_spec_errors(tree: Any) -> None:
         str(err)
     else:
         assert load_spec(spec_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize("version", ["1.15", 1.15, "2.11", "1.15.2"])
+def test_runtime_version_and_gcs_root_are_local_fields(version) -> None:
+    spec = load_spec({"runtimeVersion": version, "gcsRoot": "/data/gcs", "hyperparameters": hp()})
+    assert spec.ignored_keys == ()
+    assert spec.training_input["runtimeVersion"] == version
+
+
+@pytest.mark.parametrize("field, value", [
+    ("runtimeVersion", "latest"), ("runtimeVersion", 2), ("runtimeVersion", True),
+    ("gcsRoot", ""), ("gcsRoot", 3),
+])
+def test_bad_runtime_fields_name_their_path(field, value) -> None:
+    with pytest.raises(SpecError, match=f"^trainingInput.{field}: must be"):
+        load_spec({"trainingInput": {field: value, "hyperparameters": hp()}})

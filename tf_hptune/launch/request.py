@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tf_hptune import runtime
 from tf_hptune.channel import TrialPaths
 from tf_hptune.launch.base import TrialRequest
 from tf_hptune.observe import HOOK_DIR
@@ -26,6 +27,8 @@ class LaunchConfig:
     job_dir: str
     user_args: tuple[str, ...] = ()
     python: str = field(default_factory=lambda: sys.executable)
+    runtime_version: str | None = None  # a 1.x version runs the trials in the 1.x mode
+    gcs_root: str | None = None  # where gs://BUCKET/path is, as gcs_root/BUCKET/path
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,8 @@ class LaunchConfig:
             "job_dir": self.job_dir,
             "user_args": list(self.user_args),
             "python": self.python,
+            "runtime_version": self.runtime_version,
+            "gcs_root": self.gcs_root,
         }
 
     @classmethod
@@ -44,6 +49,8 @@ class LaunchConfig:
             job_dir=d["job_dir"],
             user_args=tuple(d.get("user_args", ())),
             python=d.get("python") or sys.executable,
+            runtime_version=d.get("runtime_version"),
+            gcs_root=d.get("gcs_root"),
         )
 
     @property
@@ -96,6 +103,7 @@ def build_request(
             p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p
         ),
         "PYTHONUNBUFFERED": "1",
+        **runtime.trial_env(launch.runtime_version, launch.gcs_root),
     }
     ordered = {p.name: params[p.name] for p in spec.params}
     return TrialRequest(job_name, trial_id, launch.module, launch.user_args, ordered, env, cwd,

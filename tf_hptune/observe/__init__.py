@@ -5,7 +5,9 @@ first on each trial's ``PYTHONPATH``; its ``sitecustomize`` (which chains to any
 adds, only inside a tuning trial, an import hook that records the log directory of every
 TensorFlow or TensorBoard summary writer the trial opens in ``<control dir>/summary_dirs.txt``.
 TensorFlow is not imported by the hook; the writer modules are wrapped when the trainer imports
-them. The tuner's ``TrialChannel`` then also reads the event files in those directories.
+them. The tuner's ``TrialChannel`` then also reads the event files in those directories. The
+same hook loads the runtime mode (``tf_hptune.runtime``: the TensorFlow 1.x mode, the gs:// map)
+into trials; see ``_tf_hptune_observe``.
 
 Limits: interpreters started with ``-S``, ``-I`` or ``-E`` skip the hook; a logdir that is a
 remote URL (``gs://``) or a tensor computed in a graph is not recorded; writers other than

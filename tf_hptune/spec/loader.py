@@ -13,6 +13,7 @@ import enum
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ TRAINING_INPUT_KEYS = (
     "evaluatorType", "evaluatorConfig", "evaluatorCount", "packageUris", "pythonModule", "region",
     "args", "jobDir", "runtimeVersion", "pythonVersion", "scheduling", "encryptionConfig",
     "useChiefInTfConfig", "serviceAccount", "network", "enableWebAccess",
+    "gcsRoot",  # beyond the service: the local directory that stands for gs:// (runtime mode)
 )
 HYPERPARAMETER_KEYS = (
     "goal", "hyperparameterMetricTag", "maxTrials", "maxParallelTrials", "maxFailedTrials",
@@ -494,11 +496,18 @@ def _args(value: Any, path: str) -> None:
             _fail(f"{path}[{index}]", item, "must be a string or a number")
 
 
+def _runtime_version(value: Any, path: str) -> None:
+    if not isinstance(value, (str, float)) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", str(value)):
+        _fail(path, value, "must be a runtime version such as '1.15' or '2.11'")
+
+
 # The trainingInput keys used locally, besides hyperparameters.
 _LOCAL_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "jobDir": _text,
     "pythonModule": _text,
     "args": _args,
+    "runtimeVersion": _runtime_version,
+    "gcsRoot": _text,
 }
 
 

@@ -1,13 +1,23 @@
-"""Records where a tuning trial opens TensorFlow summary writers (standard library only).
+"""tf_hptune's trial hook (standard library only): one import hook for the whole trial side.
 
 Loaded by this directory's ``sitecustomize`` in every Python process of a trial. Inside a tuning
-trial (``$TF_HPTUNE_CONTROL_DIR`` set) it adds an import hook that, when TensorFlow's (or
-TensorBoard's) summary-writer modules are first imported, wraps the functions that create event
-files so that each new log directory is appended to ``<control dir>/summary_dirs.txt``. It
-never imports TensorFlow itself, and nothing it does can make the trial fail.
+trial (``$TF_HPTUNE_CONTROL_DIR`` set) it puts one meta path finder first on ``sys.meta_path``:
+
+- ``on_import(name, before=..., after=...)`` runs callbacks around the first execution of a
+  module. The summary-writer modules of TensorFlow and TensorBoard get ``after`` patches that
+  append each new log directory to ``<control dir>/summary_dirs.txt``.
+- ``provide(prefix, find)`` lets ``find`` answer for every module name under ``prefix``.
+- ``wrap_argument`` is how patches change a function: one argument passes through a transform.
+
+It also loads the runtime mode (``tf_hptune.runtime.trial``: TensorFlow 1.x compatibility, the
+gs:// map), which registers its own patches and providers here: at once when
+``$TF_HPTUNE_RUNTIME_VERSION`` is set, else just before TensorFlow is first imported. It never
+imports TensorFlow itself, and the summary-directory records can never make the trial fail.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.abc
 import os
 import sys
@@ -16,8 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 CONTROL_DIR_ENV = "TF_HPTUNE_CONTROL_DIR"
+RUNTIME_VERSION_ENV = "TF_HPTUNE_RUNTIME_VERSION"
+RUNTIME_MODULE = "tf_hptune.runtime.trial"
 SUMMARY_DIRS_FILE = "summary_dirs.txt"
-_MARK = "_tf_hptune_observed"
+_MARKS = "_tf_hptune_marks"
 
 # module -> (attribute path of the callable that creates an event file, index of its logdir
 # argument counting ``self``, keyword name of the logdir)
@@ -35,6 +47,9 @@ TARGETS = {
 
 _lock = threading.Lock()
 _recorded: set[str] = set()
+_before: dict[str, list[Callable[[], None]]] = {}
+_after: dict[str, list[Callable[[Any], None]]] = {}
+_providers: list[tuple[str, Callable[[str], Any]]] = []
 
 
 def _as_local_dir(logdir: Any) -> str | None:
@@ -81,37 +96,84 @@ def record(logdir: Any) -> None:
             os.close(fd)
 
 
-def _wrap(func: Callable[..., Any], index: int, keyword: str) -> Callable[..., Any]:
+def _record_quietly(logdir: Any) -> Any:
+    try:
+        record(logdir)
+    except Exception:  # observing must never break the trainer
+        pass
+    return logdir
+
+
+def wrap_argument(owner: Any, name: str, index: int | None, keyword: str,
+                  transform: Callable[[Any], Any], mark: str) -> None:
+    """Replace ``owner.name`` (a function, method or staticmethod) by a wrapper that passes its
+    argument at position ``index`` (counting ``self``; None: keyword only) or keyword
+    ``keyword`` through ``transform`` first. A callable already wrapped with ``mark`` is left
+    alone; errors of ``transform`` reach the caller."""
+    raw = owner.__dict__.get(name) if isinstance(owner, type) else None
+    static = isinstance(raw, staticmethod)
+    func = raw.__func__ if static else getattr(owner, name)
+    if mark in getattr(func, _MARKS, ()):
+        return
+
+    @functools.wraps(func, updated=() if isinstance(func, type) else ("__dict__",))
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            record(kwargs[keyword] if keyword in kwargs else args[index])
-        except Exception:  # observing must never break the trainer
-            pass
+        if keyword in kwargs:
+            kwargs[keyword] = transform(kwargs[keyword])
+        elif index is not None and len(args) > index:
+            args = (*args[:index], transform(args[index]), *args[index + 1:])
         return func(*args, **kwargs)
 
-    for name in ("__name__", "__qualname__", "__doc__", "__module__", "__wrapped__"):
-        try:
-            setattr(wrapper, name, func if name == "__wrapped__" else getattr(func, name))
-        except AttributeError:
-            pass
-    setattr(wrapper, _MARK, True)
-    return wrapper
+    setattr(wrapper, _MARKS, (*getattr(func, _MARKS, ()), mark))
+    setattr(owner, name, staticmethod(wrapper) if static else wrapper)
+
+
+def resolve(module: Any, path: str) -> tuple[Any, str]:
+    """The object that holds the last name of a dotted attribute ``path``, and that name."""
+    *owners, name = path.split(".")
+    owner = module
+    for part in owners:
+        owner = getattr(owner, part)
+    return owner, name
 
 
 def patch_module(module: Any) -> None:
     """Wrap the event-file-creating callable of a freshly imported target module."""
     path, index, keyword = TARGETS[module.__name__]
-    *owners, name = path.split(".")
-    owner = module
-    for part in owners:
-        owner = getattr(owner, part)
-    func = getattr(owner, name)
-    if not getattr(func, _MARK, False):
-        setattr(owner, name, _wrap(func, index, keyword))
+    try:
+        owner, name = resolve(module, path)
+        wrap_argument(owner, name, index, keyword, _record_quietly, "observe")
+    except Exception:  # an unexpected TensorFlow version: observe less
+        pass
+
+
+def on_import(name: str, *, before: Callable[[], None] | None = None,
+              after: Callable[[Any], None] | None = None) -> None:
+    """Run ``before()`` just before module ``name`` first executes and ``after(module)`` just
+    after, in the order of registration. Register before the module is imported; an error in
+    a callback is printed and the import goes on."""
+    if before is not None:
+        _before.setdefault(name, []).append(before)
+    if after is not None:
+        _after.setdefault(name, []).append(after)
+
+
+def provide(prefix: str, find: Callable[[str], Any]) -> None:
+    """Let ``find(fullname)`` (a ``ModuleSpec``, None, or an ImportError) answer for ``prefix``
+    and every module below it, before any other finder."""
+    _providers.append((prefix, find))
+
+
+def _run(callback: Callable[..., None], *args: Any) -> None:
+    try:
+        callback(*args)
+    except Exception as exc:
+        print(f"tf_hptune: trial hook {getattr(callback, '__qualname__', callback)} failed: "
+              f"{exc!r}", file=sys.stderr)
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    """Runs the real loader, then patches the module."""
+    """Runs the ``before`` callbacks, the real loader, then the ``after`` callbacks."""
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
@@ -120,21 +182,25 @@ class _PatchingLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
+        for callback in list(_before.get(module.__name__, ())):
+            _run(callback)
         self._loader.exec_module(module)
-        try:
-            patch_module(module)
-        except Exception:  # an unexpected TensorFlow version: observe less
-            pass
+        for callback in list(_after.get(module.__name__, ())):
+            _run(callback, module)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds the target modules with the other finders and puts the patching loader on them."""
+    """Answers for provided modules; finds hooked ones with the other finders and puts the
+    patching loader on them."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in TARGETS:
+        for prefix, find in _providers:
+            if fullname == prefix or fullname.startswith(prefix + "."):
+                return find(fullname)
+        if fullname not in _before and fullname not in _after:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -147,12 +213,24 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
+def _load_runtime() -> None:
+    importlib.import_module(RUNTIME_MODULE).install(sys.modules[__name__])
+
+
 def install() -> bool:
-    """Inside a tuning trial, add the import hook (once); True when it is in place."""
+    """Inside a tuning trial, add the import hook, its summary-directory patches and the
+    runtime mode (once); True when it is in place."""
     if not os.environ.get(CONTROL_DIR_ENV):
         return False
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return True
+    sys.meta_path.insert(0, _Finder())
+    for name in TARGETS:
+        on_import(name, after=patch_module)
+    if os.environ.get(RUNTIME_VERSION_ENV):  # `import tensorflow` must be seen from the start
+        _run(_load_runtime)
+    else:  # only the gs:// map, which matters once TensorFlow is imported
+        on_import("tensorflow", before=_load_runtime)
     return True
 
 
