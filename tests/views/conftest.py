@@ -32,9 +32,10 @@ class StoredJob:
     trials: list[TrialRecord]
 
 
-def record_job(tmp_path: Path, name: str = "views_job") -> StoredJob:
-    """Record the job of ``CURVES`` in a real SQLite store under ``tmp_path``."""
-    spec = make_spec(MIXED_PARAMS, goal="MINIMIZE", hyperparameterMetricTag="loss",
+def record_job(tmp_path: Path, name: str = "views_job", tag: str = "loss") -> StoredJob:
+    """Record the job of ``CURVES``, optimising ``tag``, in a real SQLite store under
+    ``tmp_path``."""
+    spec = make_spec(MIXED_PARAMS, goal="MINIMIZE", hyperparameterMetricTag=tag,
                      maxTrials=len(CURVES), maxParallelTrials=len(CURVES),
                      enableTrialEarlyStopping=True)
     store_path = str(tmp_path / "store.db")
