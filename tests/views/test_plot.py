@@ -78,7 +78,8 @@ def test_the_legend_and_the_title_cover_no_panel(tmp_path):
     stored = record_job(tmp_path, tag="metrics-poetry_line_problem/accuracy_per_sequence")
     fig = plot_job(stored.job, stored.trials, tmp_path / "r.png")
     renderer = fig.canvas.get_renderer()
-    covers = [fig.legends[0].get_window_extent(renderer), fig._suptitle.get_window_extent(renderer)]
+    covers = [fig.legends[0].get_window_extent(renderer),
+              fig._suptitle.get_window_extent(renderer)]
     boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
     assert not covers[0].overlaps(covers[1])
     for cover in covers:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tf_hptune.errors import UsageError
 from tf_hptune.spec import load_spec
 from tf_hptune.spec.model import ParameterSpec, ParamType, ScaleType
 from tf_hptune.store import JobRecord, State, TrialRecord
@@ -22,29 +23,30 @@ PANEL_COLUMNS = 3  # parameter panels per row
 COMPLETED, STOPPED, BEST, OTHER = "tab:blue", "tab:orange", "tab:red", "0.7"
 
 
-def _matplotlib() -> Any:
+def _figure_class() -> Any:
     try:
-        import matplotlib
         from matplotlib.figure import Figure
     except ImportError as e:
         raise ImportError("plotting a job needs matplotlib: pip install 'tf-hptune[plot]'"
                           ) from e
-    return matplotlib, Figure
+    return Figure
 
 
 def plot_job(job: JobRecord, trials: Sequence[TrialRecord],
              path: str | os.PathLike[str] | None = None) -> Any:
     """``job``'s report as a ``matplotlib.figure.Figure``, also written to ``path`` (PNG, PDF,
-    SVG, by its extension) with the Agg backend when given. The figure belongs to no pyplot
-    state: in a notebook it shows as a cell's value. Raises ``ImportError`` naming the extra
-    when matplotlib is missing."""
-    matplotlib, Figure = _matplotlib()
+    SVG, by its extension) with the Agg backend when given. The figure is left in no pyplot
+    state: in a notebook it shows once, as the cell's value. Raises ``ImportError`` naming
+    the extra when matplotlib is missing, ``UsageError`` for a path it cannot write."""
+    Figure = _figure_class()
+    if path is not None:
+        _check_path(os.fspath(path))
     spec = load_spec(job.config)
     done = sorted((t for t in trials if t.state is State.SUCCEEDED and has_metric(t)),
                   key=lambda t: t.number)
     best = min(done, key=lambda t: spec.goal.loss(t.final_value), default=None)  # type: ignore
     rows = -(-len(spec.params) // PANEL_COLUMNS)
-    fig = Figure(figsize=(13, 4.2 + 3.2 * rows), layout="constrained")
+    fig = _new_figure(Figure, path, figsize=(13, 4.2 + 3.2 * rows), layout="constrained")
     grid = fig.add_gridspec(1 + rows, 2 * PANEL_COLUMNS, height_ratios=[1.35] + [1] * rows)
     half = PANEL_COLUMNS
     _history(fig.add_subplot(grid[0, :half]), spec, trials, done, best)
@@ -59,10 +61,35 @@ def plot_job(job: JobRecord, trials: Sequence[TrialRecord],
                  f"job {job.state.value}, {len(trials)} trials: {told or 'none yet'}",
                  fontsize=12)
     if path is not None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        FigureCanvasAgg(fig)
         fig.savefig(os.fspath(path), dpi=110)
     return fig
+
+
+def _new_figure(figure_class: Any, path: str | os.PathLike[str] | None, **kw: Any) -> Any:
+    """For a file, a figure on the Agg canvas, outside pyplot. Else one made by pyplot, so that
+    a notebook's backend shows it as the cell's value, then closed in pyplot, so that it is not
+    shown a second time at the cell's end."""
+    if path is not None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        fig = figure_class(**kw)
+        FigureCanvasAgg(fig)
+        return fig
+    import matplotlib.pyplot as plt
+    fig = plt.figure(**kw)
+    plt.close(fig)
+    return fig
+
+
+def _check_path(path: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write {path}: directory {directory} does not exist")
+    kinds = FigureCanvasAgg.get_supported_filetypes()
+    kind = os.path.splitext(path)[1][1:].lower()
+    if kind not in kinds:
+        raise UsageError(f"cannot write {path}: the file name must end in one of "
+                         f"{', '.join('.' + k for k in sorted(kinds))}")
 
 
 def _history(ax: Any, spec: Any, trials: Sequence[TrialRecord], done: list[TrialRecord],
