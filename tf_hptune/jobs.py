@@ -27,6 +27,7 @@ from tf_hptune.study import Study
 from tf_hptune.tuner import Progress, Tuner
 from tf_hptune.views.plot import plot_job
 from tf_hptune.views.table import summary_rows
+from tf_hptune.views.tensorboard import HParamsWriter
 
 CANCELLED_BY_USER = "cancelled by the user"
 
@@ -177,6 +178,8 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
                 launcher.kill(handle)
         study.fail(t.trial_id, CANCELLED_BY_USER, state=State.CANCELLED)
     study.finish(State.CANCELLED)
+    if launch:
+        HParamsWriter(launch.job_dir, study.spec, name).update(study.trials)
     return State.CANCELLED
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import FAKE_PACKAGE, ROOT, make_spec
 from tests.views.conftest import CURVES
+from tf_hptune import jobs
 from tf_hptune.channel import TrialChannel, TrialPaths
 from tf_hptune.channel.events import EventFileReader
 from tf_hptune.launch import LaunchConfig
@@ -191,3 +192,17 @@ def test_a_tuner_run_job_writes_its_experiment_and_a_session_per_ended_trial(tmp
         assert [e.step for e in events] == [m.step for m in t.measurements]
         assert [e.value for e in events] == pytest.approx([m.value for m in t.measurements])
     assert [t.state for t in study.trials].count(State.FAILED) == 1
+
+
+def test_cancelling_a_job_whose_tuner_is_gone_writes_its_cancelled_sessions(tmp_path):
+    spec = make_spec([{"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3}],
+                     maxTrials=2, maxParallelTrials=2)
+    job_dir = tmp_path / "out"
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(job_dir))
+    store = open_store(tmp_path / "s.db")
+    study = Study.create(spec, store=store, name="job", launch=launch.to_dict())
+    first, _ = study.suggest(2)
+    study.start(first.trial_id, trial_dir=str(job_dir / first.trial_id))  # no live process
+    assert jobs.cancel(store, "job") is State.CANCELLED
+    assert (job_dir / first.trial_id / tbv.SESSION_FILE).is_file()
+    assert not (job_dir / "2").exists()  # it never started: no session
