@@ -20,6 +20,8 @@ setup(
         # `pip install tf-hptune[tf]`.
         "tf": TF,
         "ray": ["ray[default]>=2.9"],
+        "plot": ["matplotlib>=3.7"],  # tf_hptune.views.plot, `jobs plot`
+        "tensorboard": ["tensorboard>=2.15"],  # the HParams data every job writes
         "test": ["pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90"],
     },
     entry_points={"console_scripts": ["tf-hptune=tf_hptune.cli:main"]},

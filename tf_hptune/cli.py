@@ -27,6 +27,7 @@ from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name, open_store
 from tf_hptune.study import Study, has_metric, sort_best_first
 from tf_hptune.version import __version__
+from tf_hptune.views.table import format_table
 
 PROG = "tf-hptune"
 
@@ -136,12 +137,35 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    _dump(jobs.describe(_store(args), args.job), args.format, sys.stdout)
+    if not args.summarize:
+        if args.format == "table":
+            raise UsageError("--format table needs --summarize")
+        _dump(jobs.describe(_store(args), args.job), args.format or "yaml", sys.stdout)
+        return 0
+    summary = jobs.summarize(_store(args), args.job)
+    if args.format in ("yaml", "json"):
+        _dump(summary, args.format, sys.stdout)
+        return 0
+    print(f"Job [{summary['jobId']}] {summary['state']}: {summary['goal'].lower()} "
+          f"{summary['hyperparameterMetricTag']}, {len(summary['trials'])} trials, best first")
+    if summary["trials"]:
+        print(format_table(summary["trials"], summary["hyperparameterMetricTag"]))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    try:
+        jobs.plot(_store(args), args.job, args.output)
+    except ImportError as e:
+        print(f"ERROR: ({PROG}) {e}", file=sys.stderr)
+        return 1
+    print(f"Wrote {args.output}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    listed = jobs.list_jobs(_store(args))
+    listed = jobs.list_jobs(_store(args), states={State(s) for s in args.state or ()},
+                            name_prefix=args.name_prefix)
     if args.format != "table":
         rows = [{"jobId": j.name, "state": j.state.value, "createTime": rfc3339(j.create_time)}
                 for j in listed]
@@ -293,14 +317,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     describe = _parser(cmds, "describe", "show a job and its trials, as the service did",
                        f"examples:\n  {PROG} jobs describe babyweight_1\n"
-                       f"  {PROG} jobs describe babyweight_1 --format json")
+                       f"  {PROG} jobs describe babyweight_1 --format json\n"
+                       f"  {PROG} jobs describe babyweight_1 --summarize\n"
+                       f"  {PROG} jobs describe babyweight_1 --summarize --format json")
     describe.add_argument("job", metavar="JOB")
-    describe.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    describe.add_argument("--summarize", action="store_true",
+                          help="one row per trial, best first: trial, params, last metric and "
+                               "its step, state, stopped early, best so far (in trial order)")
+    describe.add_argument("--format", choices=("yaml", "json", "table"),
+                          help="output format (default: yaml; with --summarize, table)")
     _add_store(describe)
     describe.set_defaults(func=cmd_describe)
 
-    lst = _parser(cmds, "list", "list jobs, newest first",
-                  f"examples:\n  {PROG} jobs list\n  {PROG} jobs list --format json")
+    plot = cmds.add_parser(
+        "plot", help="draw a job's report: history, learning curves, metric by parameter",
+        description="Draw a job's report: the optimization history with the best so far, the\n"
+                    "learning curves with early-stopped trials marked, and the metric against\n"
+                    "each parameter. The file's extension chooses the format (.png, .pdf,\n"
+                    ".svg, ...). Needs matplotlib: pip install 'tf-hptune[plot]'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"example:\n  {PROG} jobs plot job_1 -o report.png")
+    plot.add_argument("job", metavar="JOB")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="the file to write, e.g. report.png")
+    _add_store(plot)
+    plot.set_defaults(func=cmd_plot)
+
+    lst = cmds.add_parser(
+        "list", help="list jobs, newest first", description="List jobs, newest first.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               f"  {PROG} jobs list --state RUNNING\n"
+               f"  {PROG} jobs list --name-prefix babyweight_ --state SUCCEEDED "
+               "--state FAILED\n"
+               f"  {PROG} jobs list --format json")
+    lst.add_argument("--state", action="append", choices=[s.value for s in State],
+                     type=str.upper, metavar="STATE",
+                     help="only jobs in this state (repeat for several): "
+                          f"{', '.join(s.value for s in State)}")
+    lst.add_argument("--name-prefix", default="", metavar="PREFIX",
+                     help="only jobs whose name starts with PREFIX")
     lst.add_argument("--format", choices=("table", "yaml", "json"), default="table")
     _add_store(lst)
     lst.set_defaults(func=cmd_list)

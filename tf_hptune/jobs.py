@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,13 @@ from tf_hptune.errors import UsageError
 from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_private_dir
 from tf_hptune.launch.local import pid_alive
 from tf_hptune.results import job_resource
-from tf_hptune.spec import StudySpec
+from tf_hptune.spec import StudySpec, load_spec
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name
 from tf_hptune.study import Study
 from tf_hptune.tuner import Progress, Tuner
+from tf_hptune.views.plot import plot_job
+from tf_hptune.views.table import summary_rows
+from tf_hptune.views.tensorboard import HParamsWriter
 
 CANCELLED_BY_USER = "cancelled by the user"
 
@@ -211,6 +214,8 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
                 launcher.kill(handle)
         study.fail(t.trial_id, CANCELLED_BY_USER, state=State.CANCELLED)
     study.finish(State.CANCELLED)
+    if launch:
+        HParamsWriter(launch.job_dir, study.spec, name).update(study.trials)
     return State.CANCELLED
 
 
@@ -219,10 +224,30 @@ def describe(store: Store, name: str) -> dict[str, Any]:
     return job_resource(store.get_job(name), store.list_trials(name))
 
 
-def list_jobs(store: Store) -> list[JobRecord]:
-    """Every job of the store, newest first (as gcloud listed them)."""
-    return list(reversed(store.list_jobs()))
+def summarize(store: Store, name: str) -> dict[str, Any]:
+    """The job's id, state, metric tag and goal, and its trials as ``views.table.summary_rows``
+    (best first)."""
+    job = store.get_job(name)
+    spec = load_spec(job.config)
+    return {"jobId": job.name, "state": job.state.value,
+            "hyperparameterMetricTag": spec.metric_tag, "goal": spec.goal.value,
+            "trials": summary_rows(job, store.list_trials(name))}
+
+
+def plot(store: Store, name: str, path: str | os.PathLike[str]) -> Any:
+    """Write job ``name``'s report figure (``views.plot.plot_job``) to ``path``; returns the
+    figure."""
+    return plot_job(store.get_job(name), store.list_trials(name), path)
+
+
+def list_jobs(store: Store, states: Collection[State] = (), name_prefix: str = ""
+              ) -> list[JobRecord]:
+    """The store's jobs, newest first (as gcloud listed them): those in one of ``states``
+    (any state when empty) whose name starts with ``name_prefix``."""
+    return [j for j in reversed(store.list_jobs())
+            if (not states or j.state in states) and j.name.startswith(name_prefix)]
 
 
 __all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "launch_config",
-           "list_jobs", "resume", "run", "start_background", "submit", "tuner_alive"]
+           "list_jobs", "plot", "resume", "run", "start_background", "submit", "summarize",
+           "tuner_alive"]

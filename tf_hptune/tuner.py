@@ -30,6 +30,7 @@ from tf_hptune.logs import failure_cause, log_tail
 from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
+from tf_hptune.views.tensorboard import HParamsWriter
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,10 @@ class Tuner:
         claim_job_dir(self.launch.job_dir, self.study.name)
         self.study.attach_tuner(self.launch.to_dict())
         self._take_over_leftovers()
+        hparams = HParamsWriter(self.launch.job_dir, self.study.spec, self.study.name)
         while True:
             self._reap()
+            hparams.update(self.study.trials)
             if self._cancel:
                 if self._wind_down(State.CANCELLED, "cancelled by the user"):
                     return State.CANCELLED
