@@ -1,6 +1,9 @@
 from setuptools import find_packages, setup
 
-TF = ["tensorflow==2.15.1", "tensorflow-estimator==2.15.0", "numpy<2"]
+# TensorFlow lives in extras: the tuner core needs only numpy, scipy and pyyaml.
+TF215 = ["tensorflow==2.15.1", "tensorflow-estimator==2.15.0", "numpy<2"]  # Python <= 3.11
+TF = ["tensorflow>=2.16", "keras>=3"]  # today's TensorFlow and Keras 3; no tf.estimator
+NOTEBOOK = ["cloudpickle>=2.0", "pandas>=1.3", "matplotlib>=3.5"]
 
 setup(
     name="tf-hptune",
@@ -8,15 +11,21 @@ setup(
     description="Cloud ML Engine-style hyperparameter tuning for TensorFlow on your own machines",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.9",
     packages=find_packages(include=["tf_hptune", "tf_hptune.*"]),
-    install_requires=["numpy>=1.24,<2", "scipy>=1.10", "pyyaml>=6.0"],
+    install_requires=["numpy>=1.24", "scipy>=1.10", "pyyaml>=6.0"],
     extras_require={
-        # The Makefile installs tensorflow-cpu (or tensorflow[and-cuda]) itself; this extra is for
-        # `pip install tf-hptune[tf]`.
+        # The Makefile installs tensorflow-cpu (or tensorflow[and-cuda]) itself; these extras
+        # are for `pip install 'tf-hptune[tf]'` (Keras 3) or `'tf-hptune[tf215]'` (Estimator).
         "tf": TF,
+        "tf215": TF215,
+        "notebook": NOTEBOOK,
+        "plot": ["matplotlib>=3.5"],
+        "tensorboard": ["tensorboard>=2.15"],
         "ray": ["ray[default]>=2.9"],
-        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90"],
+        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90", "nbclient>=0.7",
+                 "nbformat>=5.7", "ipykernel>=6"],
     },
+    classifiers=[f"Programming Language :: Python :: 3.{v}" for v in range(9, 14)],
     entry_points={"console_scripts": ["tf-hptune=tf_hptune.cli:main"]},
 )
