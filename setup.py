@@ -2,7 +2,9 @@ from setuptools import find_packages, setup
 
 # TensorFlow lives in extras: the tuner core needs only numpy, scipy and pyyaml.
 TF215 = ["tensorflow==2.15.1", "tensorflow-estimator==2.15.0", "numpy<2"]  # Python <= 3.11
-TF = ["tensorflow>=2.16", "keras>=3"]  # today's TensorFlow and Keras 3; no tf.estimator
+# today's TensorFlow and Keras 3 (no tf.estimator); TensorFlow 2.21 no longer brings TensorBoard,
+# which tf.summary needs
+TF = ["tensorflow>=2.16", "keras>=3", "tensorboard>=2.16"]
 NOTEBOOK = ["cloudpickle>=2.0", "pandas>=1.3", "matplotlib>=3.5"]
 
 setup(
