@@ -17,6 +17,7 @@ import yaml
 
 from tf_hptune import jobs
 from tf_hptune.channel import TrialPaths
+from tf_hptune.display import ProgressPrinter
 from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
 from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower
@@ -25,7 +26,6 @@ from tf_hptune.spec import load_spec
 from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
 from tf_hptune.store import JobRecord, State, Store, check_job_name, open_store
 from tf_hptune.study import Study
-from tf_hptune.tuner import Progress
 
 PROG = "tf-hptune"
 
@@ -36,41 +36,6 @@ def _dump(obj: Any, fmt: str, out: TextIO) -> None:
         out.write(json.dumps(obj, indent=2) + "\n")
     else:
         out.write(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=1000))
-
-
-def _best_line(p: Progress) -> str:
-    if p.best is None:
-        return "best: none yet"
-    params = " ".join(f"{k}={v}" for k, v in p.best.params.items())
-    return (f"best {p.metric_tag}={p.best.final_value:.6g} (trial {p.best.trial_id}: {params})")
-
-
-class ProgressPrinter:
-    """The live progress line: rewritten in place on a terminal, one line per change else."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.text = ""
-
-    def __call__(self, p: Progress) -> None:
-        self.text = (f"[{p.job_name}] {p.done + p.failed}/{p.max_trials} done, {p.running} "
-                     f"running, {p.failed} failed; {_best_line(p)}")
-        self.draw()
-
-    def draw(self) -> None:
-        if self.text:
-            self.stream.write(f"\r\x1b[K{self.text}" if self.tty else self.text + "\n")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.tty and self.text:
-            self.stream.write("\r\x1b[K")
-
-    def done(self) -> None:
-        if self.tty and self.text:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # -- commands ------------------------------------------------------------------------------
