@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -204,6 +205,10 @@ class InProcessLauncher(Launcher):
 
     def _execute(self, handle: InProcessHandle) -> int:
         assert handle.request is not None
+        # A module already imported here (tf_hptune.train_fn, a trainer the notebook imported)
+        # runs again as __main__, as a trial wants; runpy would warn about it at each trial.
+        warnings.filterwarnings("ignore", ".* found in sys.modules after import of package",
+                                RuntimeWarning)
         try:
             runpy.run_module(handle.request.module, run_name="__main__", alter_sys=False)
             return 0
