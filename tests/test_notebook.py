@@ -126,6 +126,9 @@ def test_names_are_unique_and_resume_previous_job_id_continues_a_search(store, t
                  job_name="second", store=store, job_dir=tmp_path / "b", in_process=True,
                  **FAST)
     assert [t.trial_id for t in again.trials] == ["4", "5"]
+    learner = tune(train_fns.quadratic, SPEC, job_name="first_b", store=store,
+                   job_dir=tmp_path / "c", in_process=True, **FAST)
+    assert "first" in learner.describe()["trainingOutput"]["learnedFromJobs"]
 
 
 def test_a_bad_function_or_config_records_nothing(store, monkeypatch):
@@ -161,7 +164,10 @@ CHILD = textwrap.dedent('''
 
 
 def start_child(tmp_path, slow_secs: str):
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "store.db"),
+    """A script calling tune() (its command line does not name tf_hptune, as a kernel's)."""
+    script = tmp_path / "notebook_like.py"
+    script.write_text(CHILD)
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "store.db"),
                              str(tmp_path / "child")], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "SLOW_SECS": slow_secs, "PYTHONPATH": str(ROOT)})
@@ -187,6 +193,18 @@ def test_ctrl_c_cancels_the_job_and_its_trials_and_interrupts_the_caller(store, 
     assert [t.state for t in store.list_trials("child")] == [State.CANCELLED]
     wait_for(lambda: not pid_alive(trial.pid))
     assert "[child]" in err and "\x1b" not in err  # the progress line, plain in a pipe
+
+
+def test_jobs_cancel_from_elsewhere_reaches_the_process_running_tune(store, tmp_path):
+    proc = start_child(tmp_path, "30")
+    wait_for(lambda: [t for t in store.list_trials("child") if t.measurements]
+             if store.list_jobs() else False)
+    job = store.get_job("child")
+    assert jobs.tuner_alive(job, store)  # it has the store open
+    assert not jobs.tuner_alive(job)  # its command line alone does not tell
+    assert jobs.cancel(store, "child", timeout=60) is State.CANCELLED
+    _, err = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt: job child was cancelled" in err
 
 
 def test_resume_continues_a_job_whose_process_died_without_rerunning_a_trial(
