@@ -75,7 +75,8 @@ def test_stopping_rules_import_no_algorithm_or_store():
 
 
 def test_the_tuner_side_never_imports_tensorflow():
-    loaded = imported_after("tf_hptune.cli") | imported_after("tf_hptune.jobs")
+    loaded = (imported_after("tf_hptune.cli") | imported_after("tf_hptune.jobs")
+              | imported_after("tf_hptune.notebook"))
     assert not {m for m in loaded if m == "tensorflow" or m.startswith("tensorflow.")}
 
 

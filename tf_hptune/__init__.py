@@ -19,6 +19,7 @@ _LAZY = {
     "TrialContext": "tf_hptune.context",
     "report_metric": "tf_hptune.report",
     "trial_context": "tf_hptune.context",
+    "tune": "tf_hptune.notebook",
 }
 
 
@@ -30,5 +31,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SpecError", "Study", "StudySpec", "TfHptuneError", "TrialContext", "load_spec",
-    "report_metric", "trial_context", "__version__",
+    "report_metric", "trial_context", "tune", "__version__",
 ]

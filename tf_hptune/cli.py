@@ -17,7 +17,7 @@ import yaml
 
 from tf_hptune import jobs
 from tf_hptune.channel import TrialPaths
-from tf_hptune.console import ProgressPrinter, quiet_on_broken_pipe, trial_text
+from tf_hptune.display import ProgressPrinter, quiet_on_broken_pipe, trial_text
 from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
 from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower

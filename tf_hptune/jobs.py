@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from typing import Any
 from tf_hptune import runtime
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
 from tf_hptune.errors import UsageError
-from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_private_dir
+from tf_hptune.launch import (
+    LaunchConfig,
+    Launcher,
+    LocalLauncher,
+    build_request,
+    make_private_dir,
+)
 from tf_hptune.launch.local import pid_alive
 from tf_hptune.results import job_resource
 from tf_hptune.spec import StudySpec, load_spec
@@ -120,15 +127,38 @@ def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
     return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
 
 
-def tuner_alive(job: JobRecord) -> bool:
-    """Whether the job's recorded tuner process still runs (guards against a reused pid)."""
+def tuner_alive(job: JobRecord, store: Store | None = None) -> bool:
+    """Whether the job's recorded tuner process still runs. Against a reused pid: the process
+    must be ``tf-hptune`` (its command line says so) or, for ``tune()`` in a notebook or
+    script, have ``store``'s file open."""
     pid = job.tuner_pid
     if not pid or pid == os.getpid() or not pid_alive(pid):
         return False
     try:
-        return b"hptune" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"hptune" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return True
     except OSError:
         return True
+    path = getattr(store, "path", None)
+    return isinstance(path, Path) and _has_open(pid, path)
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (True when that cannot be seen)."""
+    target = str(path.resolve())
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def run(
@@ -137,24 +167,36 @@ def run(
     options: RunOptions = RunOptions(),
     *,
     launch: LaunchConfig | None = None,
+    launcher: Launcher | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_poll: Callable[[dict[str, TrialPaths]], None] | None = None,
     on_trial_end: Callable[[TrialRecord], None] | None = None,
 ) -> Study:
-    """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends;
-    SIGINT and SIGTERM cancel it. Returns the job's study."""
+    """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends,
+    its trials started by ``launcher`` (default: local subprocesses). In the main thread,
+    SIGINT and SIGTERM cancel the job while it runs; the earlier handlers come back after.
+    Returns the job's study."""
     job = store.get_job(name)
     if job.state.is_final:
         raise UsageError(f"job {name!r} has already ended: {job.state.value}")
-    if tuner_alive(job):
+    if tuner_alive(job, store):
         raise UsageError(f"job {name!r} is still run by tuner process {job.tuner_pid}")
     study = Study.load(store, name, seed=options.seed)
-    tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch),
+    tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch), launcher=launcher,
                   poll_interval=options.poll_interval, grace=options.grace,
                   trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll,
                   on_trial_end=on_trial_end)
+    if threading.current_thread() is not threading.main_thread():
+        tuner.run()
+        return study
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     tuner.install_signal_handlers()
-    tuner.run()
+    try:
+        tuner.run()
+    finally:  # a notebook's stop button works again once the job has ended
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(signum, handler)
     return study
 
 
@@ -188,7 +230,7 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
     job = store.get_job(name)
     if job.state.is_final:
         raise UsageError(f"job {name!r} has already ended: {job.state.value}")
-    if tuner_alive(job):
+    if tuner_alive(job, store):
         assert job.tuner_pid is not None
         os.kill(job.tuner_pid, signal.SIGTERM)
         if on_cancelling:

@@ -221,6 +221,8 @@ def test_tf1_simple_value_summaries(tmp_path):
 
 @pytest.fixture(scope="module")
 def estimator_dir(tmp_path_factory):
+    if not hasattr(tf, "estimator"):
+        pytest.skip(f"TensorFlow {tf.__version__} has no tf.estimator")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("TF_CONFIG", raising=False)
         model_dir = str(tmp_path_factory.mktemp("estimator") / "model")

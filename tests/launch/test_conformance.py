@@ -19,15 +19,16 @@ from tf_hptune.launch import (
     build_request,
     pid_alive,
 )
+from tf_hptune.launch.inprocess import InProcessLauncher
 from tf_hptune.spec import load_spec
 
 SPEC = load_spec({"hyperparameters": {"goal": "MINIMIZE", "hyperparameterMetricTag": "loss",
                                       "params": [{"parameterName": "a", "type": "INTEGER",
                                                   "minValue": 1, "maxValue": 9}]}})
 
-# Each entry: a launcher, and whether a trial's processes (the trial and its children) are gone.
 LAUNCHERS: dict[str, Callable[[], Launcher]] = {
     "local": lambda: LocalLauncher(sys.executable),
+    "inprocess": InProcessLauncher,
 }
 
 

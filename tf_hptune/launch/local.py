@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tf_hptune.channel import TrialPaths
 from tf_hptune.errors import LaunchError
 from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
 from tf_hptune.space import format_value
@@ -21,6 +22,15 @@ def make_private_dir(path: "os.PathLike[str] | str") -> None:
     """Create ``path`` (and parents) readable by the user only."""
     os.makedirs(path, mode=PRIVATE_DIR, exist_ok=True)
     os.chmod(path, PRIVATE_DIR)
+
+
+def prepare_trial_dirs(paths: TrialPaths) -> None:
+    """Make the trial's private directories; its job dir must be new or empty (Estimator
+    silently skips training in a model dir that holds a final checkpoint)."""
+    make_private_dir(paths.control_dir)
+    if paths.job_dir.exists() and any(paths.job_dir.iterdir()):
+        raise LaunchError(f"trial directory {paths.job_dir} is not empty")
+    make_private_dir(paths.job_dir)
 
 
 def _open_log(path: "os.PathLike[str]") -> int:
@@ -85,10 +95,7 @@ class LocalLauncher(Launcher):
 
     def start(self, request: TrialRequest) -> LocalHandle:
         paths = request.paths
-        make_private_dir(paths.control_dir)
-        if paths.job_dir.exists() and any(paths.job_dir.iterdir()):
-            raise LaunchError(f"trial directory {paths.job_dir} is not empty")
-        make_private_dir(paths.job_dir)
+        prepare_trial_dirs(paths)
         env = dict(os.environ)
         env.update(request.env)
         env.update(request.resources.environment())

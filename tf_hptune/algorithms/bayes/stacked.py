@@ -14,6 +14,8 @@ weight held non-negative it would only draw the search there.
 """
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 
 from tf_hptune.algorithms.bayes.gp import Columns, GaussianProcess, Hyper
@@ -83,7 +85,7 @@ class Stacked:
         return Stacked(self.gp.condition(X_new, f_new - offset), self.below, self.coef)
 
 
-Model = GaussianProcess | Stacked
+Model = Union[GaussianProcess, Stacked]  # a runtime alias: no `|` on Python 3.9
 
 
 def _coefficients(gp: GaussianProcess, H: np.ndarray, y: np.ndarray) -> np.ndarray:
