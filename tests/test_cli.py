@@ -370,3 +370,18 @@ def test_a_gs_job_dir_without_a_gcs_root_is_a_usage_error(job):
     proc = cli("jobs", "submit", "training", "job_1", *base, check=2)
     assert ("--job-dir gs://bucket/out: a local trial has no Cloud Storage; give the job "
             "--gcs-root DIR") in proc.stderr
+
+
+def test_format_json_on_submit_and_cancel(job):
+    store, base = job(max_trials=1)
+    proc = cli("jobs", "submit", "training", "job_1", *base, "--wait", "--format", "json",
+               check=0)
+    out = json.loads(proc.stdout)
+    assert out["jobId"] == "job_1" and out["state"] == "SUCCEEDED"
+    assert out["bestTrial"]["trialId"] == "1" and "submitted successfully" in proc.stderr
+    _, base = job(max_trials=1, name="job_2")
+    proc = cli("jobs", "submit", "training", "job_2", *base, "--format", "json", "--",
+               "--mode", "hang", check=0)
+    assert json.loads(proc.stdout) == {"jobId": "job_2", "state": "QUEUED"}
+    proc = cli("jobs", "cancel", "job_2", "--store", store, "--format", "json", check=0)
+    assert json.loads(proc.stdout) == {"jobId": "job_2", "state": "CANCELLED"}

@@ -40,6 +40,11 @@ def _dump(obj: Any, fmt: str, out: TextIO) -> None:
         out.write(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=1000))
 
 
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A line for people: on stdout, or on stderr when stdout carries ``--format json``."""
+    print(text, file=sys.stderr if getattr(args, "format", None) == "json" else sys.stdout)
+
+
 # -- commands ------------------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> Store:
     return open_store(args.store)
@@ -71,15 +76,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
                                 args.user_args, dict(spec.training_input), gcs_root=args.gcs_root)
     store = _store(args)
     jobs.submit(spec, store, args.job, launch, seed=args.seed)
-    print(f"Job [{args.job}] submitted successfully.")
+    _say(args, f"Job [{args.job}] submitted successfully.")
     if args.stream_logs or args.wait:
         return _run_job(store, args.job, args, launch)
     jobs.start_background(args.store, args.job, launch.job_dir, _options(args))
-    print("Your job is still active. You may view the status of your job with the command\n\n"
-          f"  $ {PROG} jobs describe {args.job}\n\n"
-          "or continue streaming the logs with the command\n\n"
-          f"  $ {PROG} jobs stream-logs {args.job}\n")
-    _dump({"jobId": args.job, "state": store.get_job(args.job).state.value}, "yaml", sys.stdout)
+    _say(args, "Your job is still active. You may view the status of your job with the "
+         f"command\n\n  $ {PROG} jobs describe {args.job}\n\nor continue streaming the logs "
+         f"with the command\n\n  $ {PROG} jobs stream-logs {args.job}\n")
+    _dump({"jobId": args.job, "state": store.get_job(args.job).state.value}, args.format,
+          sys.stdout)
     return 0
 
 
@@ -87,7 +92,7 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
              launch: LaunchConfig | None = None) -> int:
     """Run (or continue) a job's tuner in this process until the job ends."""
     quiet = getattr(args, "quiet", False)
-    printer = ProgressPrinter(sys.stderr, sys.stdout)
+    printer = ProgressPrinter(sys.stderr, sys.stderr if args.format == "json" else sys.stdout)
     follower = LogFollower()
     tag = store.get_job(name).config["trainingInput"]["hyperparameters"][
         "hyperparameterMetricTag"]
@@ -112,23 +117,28 @@ def _run_job(store: Store, name: str, args: argparse.Namespace,
         for t in study.trials:
             for line in follower.read(t.trial_id, TrialPaths.for_trial(job_dir, t.trial_id),
                                       final=True):
-                print(line)
+                printer.line(line)
     printer.done()
-    _print_outcome(job, study)
+    _print_outcome(job, study, args)
     return 0 if job.state is State.SUCCEEDED else 1
 
 
-def _print_outcome(job: JobRecord, study: Study) -> None:
-    print(f"Job [{job.name}] ended: {job.state.value}")
-    if job.error_message:
-        print(f"errorMessage: {job.error_message}")
+def _print_outcome(job: JobRecord, study: Study, args: argparse.Namespace) -> None:
     # a cancelled job still shows its best trial, cancelled ones with a metric included
     ranked = sort_best_first([t for t in study.trials if has_metric(t)], study.spec.goal)
     best = study.best_trial or (ranked[0] if ranked else None)
-    if best is not None:
-        print("Best trial:")
-        shown = trial_resource(best)
+    shown = trial_resource(best) if best is not None else None
+    if shown is not None:
         del shown["allMetrics"]
+    if args.format == "json":
+        _dump({"jobId": job.name, "state": job.state.value, "errorMessage": job.error_message,
+               "bestTrial": shown}, "json", sys.stdout)
+        return
+    print(f"Job [{job.name}] ended: {job.state.value}")
+    if job.error_message:
+        print(f"errorMessage: {job.error_message}")
+    if shown is not None:
+        print("Best trial:")
         _dump(shown, "yaml", sys.stdout)
 
 
@@ -180,13 +190,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     def cancelling() -> None:
-        print(f"Cancelling job [{args.job}]: CANCELLING")
+        _say(args, f"Cancelling job [{args.job}]: CANCELLING")
 
     state = jobs.cancel(_store(args), args.job, args.timeout, on_cancelling=cancelling)
+    if args.format == "json":
+        _dump({"jobId": args.job, "state": state.value}, "json", sys.stdout)
+    elif state.is_final:
+        print(f"Job [{args.job}]: {state.value}")
     if not state.is_final:
         print(f"Job [{args.job}] is still {state.value}", file=sys.stderr)
         return 1
-    print(f"Job [{args.job}]: {state.value}")
     return 0 if state is State.CANCELLED else 1
 
 
@@ -232,6 +245,12 @@ Without --wait or --stream-logs the tuner runs in the background (gcloud's --asy
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="the job store (default: $TF_HPTUNE_HOME/store.db or "
                    "~/.tf_hptune/store.db)")
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml",
+                   help="json: one JSON object on stdout at the end (the other lines go to "
+                        "stderr)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -302,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--gcs-root", metavar="DIR",
                           help="read and write gs://BUCKET/PATH as DIR/BUCKET/PATH")
     _add_store(training)
+    _add_format(training)
     _add_output(training, foreground_flag=True)
     _add_run_options(training)
     training.set_defaults(func=cmd_submit)
@@ -311,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job", metavar="JOB")
     resume.add_argument("--quiet", action="store_true", help="no progress or trial lines")
     _add_store(resume)
+    _add_format(resume)
     _add_output(resume, foreground_flag=False)
     _add_run_options(resume)
     resume.set_defaults(func=cmd_resume, wait=True)
@@ -366,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job", metavar="JOB")
     cancel.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
     _add_store(cancel)
+    _add_format(cancel)
     cancel.set_defaults(func=cmd_cancel)
 
     logs = _parser(cmds, "stream-logs", "print trial logs, following a running job",
