@@ -7,12 +7,13 @@ import time
 import pytest
 
 from tests.conftest import FAKE_PACKAGE, make_spec
+from tf_hptune.jobdir import JobDirInUseError, claim_job_dir
 from tf_hptune.launch import LaunchConfig, LocalLauncher
 from tf_hptune.spec import Goal
 from tf_hptune.stopping import EarlyStopper, StopDecision
 from tf_hptune.store import State, open_store
 from tf_hptune.study import Study
-from tf_hptune.tuner import JobDirInUseError, Tuner, claim_job_dir
+from tf_hptune.tuner import Tuner
 
 PARAMS = [
     {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},

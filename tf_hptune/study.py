@@ -186,6 +186,11 @@ class Study:
             raise StoreError(f"job {self.name!r} has no trial {trial_id!r}") from None
 
     @property
+    def state(self) -> State:
+        """The job's state, as stored now."""
+        return self.store.get_job(self.name).state
+
+    @property
     def best_trial(self) -> TrialRecord | None:
         done = [t for t in self.trials if t.state is State.SUCCEEDED and has_metric(t)]
         return sort_best_first(done, self.spec.goal)[0] if done else None

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tf_hptune.channel.events import MAX_OTHER_TAGS
+from tf_hptune.files import open_regular
 
 _CHUNK = 4 << 20
 
@@ -33,10 +34,10 @@ class JsonlReader:
 
     def read_new(self) -> list[tuple[int, float]]:
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self._offset)
                 data = f.read(_CHUNK)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+        except OSError:
             return []
         end = data.rfind(b"\n")
         if end < 0:
