@@ -215,7 +215,7 @@ def test_study_should_stop_answers_for_hand_driven_trials():
 
 
 @pytest.mark.parametrize(("mode", "step", "value"), [
-    ("garbage", 42, 2.5), ("huge", 7, 3.5), ("rmdir", 9, 4.5)])
+    ("garbage", 42, 2.5), ("huge", 7, 3.5), ("rmdir", 9, 4.5), ("hugestep", 42, 2.5)])
 def test_hostile_metric_files_and_vanishing_directories(tmp_path, mode, step, value):
     study, _, run = run_job(tmp_path, ("--mode", mode), maxTrials=1)
     assert run() is State.SUCCEEDED

@@ -225,8 +225,8 @@ class Study:
         changed."""
         trial = self.trial(trial_id)
         now = time.time()
-        changed = self.store.add_measurements(
-            self.name, trial_id, [Measurement(int(s), float(v), now) for s, v in measurements])
+        changed = self.store.add_measurements(  # the store checks steps and values
+            self.name, trial_id, [Measurement(s, v, now) for s, v in measurements])
         if changed:
             merged = {m.step: m for m in trial.measurements}
             merged.update((m.step, m) for m in changed)

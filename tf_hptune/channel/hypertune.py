@@ -3,11 +3,11 @@ every value a string but ``timestamp``. Written by the trial, read by the tuner.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 
+from tf_hptune.channel.values import as_step, as_value
 from tf_hptune.files import open_regular
 from tf_hptune.names import DEFAULT_METRIC_TAG
 
@@ -75,8 +75,9 @@ def report_tags(path: Path) -> set[str]:
 def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
     """``([(step, value), ...] in file order, number of unreadable lines)`` for ``tag``.
 
-    Reports of other tags are skipped; lines that are not JSON objects or hold a non-numeric
-    value are counted and skipped; a huge file is read from its last megabyte only."""
+    Reports of other tags are skipped; lines that are not JSON objects, or hold a value that is
+    not a number or a step the store cannot keep (``channel.values``), are counted and skipped;
+    a huge file is read from its last megabyte only."""
     try:
         with open_regular(path) as f:
             f.seek(0, os.SEEK_END)
@@ -97,10 +98,8 @@ def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
             obj = json.loads(line)
             if isinstance(obj, dict) and tag not in obj:
                 continue  # a report of another tag
-            value = float(obj[tag])
-            step = int(float(obj.get("global_step", "0") or 0))
-            if not math.isfinite(step):
-                raise ValueError(step)
+            value = as_value(obj[tag])
+            step = as_step(obj.get("global_step", "0") or 0)
         except (ValueError, KeyError, TypeError, OverflowError, AttributeError):
             bad += 1
             continue
