@@ -163,10 +163,14 @@ def check_startable(spec: StudySpec, launch: LaunchConfig, name: str) -> None:
     if problem is None:
         return
     field, size = _culprit(problem, spec, launch)
+    what = ("TF_CONFIG (which carries trainingInput)" if problem.item == "TF_CONFIG"
+            else problem.what)
+    per = (" for one argument or environment variable" if problem.item is not None
+           else " (ARG_MAX)")
     raise SpecError(field, SpecError.NO_VALUE, (  # type: ignore[attr-defined]
-        f"makes {problem.what} of each trial {problem.size:,} bytes, over Linux's limit of "
-        f"{problem.limit:,} (the trials would fail with 'Argument list too long'); it "
-        f"accounts for {size:,} bytes of it: make it smaller"))
+        f"is {size:,} bytes and makes each trial's {what} {problem.size:,} bytes, over "
+        f"Linux's limit of {problem.limit:,}{per}, so every trial would fail with 'Argument "
+        "list too long': make it smaller"))
 
 
 def _culprit(problem: ExecProblem, spec: StudySpec, launch: LaunchConfig) -> tuple[str, int]:
@@ -182,15 +186,15 @@ def _culprit(problem: ExecProblem, spec: StudySpec, launch: LaunchConfig) -> tup
                     parts[f"trainingInput.hyperparameters.{sub}"] = size(inner)
             else:
                 parts[f"trainingInput.{key}"] = size(value)
-        parts["trainingInput.args (the trainer args)"] = size(list(launch.user_args))
+        parts["the trainer args (after --, or trainingInput.args)"] = size(list(launch.user_args))
     if problem.item is None or problem.item == "TF_HPTUNE_PARAMS" or (
             isinstance(problem.item, int)):
         parts["trainingInput.hyperparameters.params"] = (
             parts.get("trainingInput.hyperparameters.params", 0)
             + sum(len(p.name) + 4 for p in spec.params) + size(_longest_values(spec)))
     if problem.item is None or isinstance(problem.item, int):
-        parts["trainingInput.args (the trainer args)"] = (
-            parts.get("trainingInput.args (the trainer args)", 0)
+        parts["the trainer args (after --, or trainingInput.args)"] = (
+            parts.get("the trainer args (after --, or trainingInput.args)", 0)
             + sum(len(a) + 1 for a in launch.user_args))
     if problem.item is None:
         parts["the environment tf-hptune runs in"] = sum(

@@ -112,9 +112,11 @@ class Tuner:
     def install_signal_handlers(self) -> None:
         """SIGINT, SIGTERM and SIGHUP (a closed terminal) cancel the job; a second one forces
         it. After SIGHUP the terminal is gone: what would be printed on it is dropped."""
+        terminals = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # a hung-up one says it is not
+
         def handler(signum: int, frame: object) -> None:
             if signum == signal.SIGHUP:
-                _leave_terminal()
+                _leave_terminal(terminals)
             self.request_cancel(force=True)
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -345,14 +347,13 @@ class Tuner:
             self.on_progress(progress)
 
 
-def _leave_terminal() -> None:
-    """Point the standard streams that are a terminal at /dev/null (the terminal hung up:
-    writing to it would fail)."""
+def _leave_terminal(fds: list[int]) -> None:
+    """Point ``fds`` (the standard streams that were a terminal) at /dev/null: the terminal
+    hung up, and writing to it would fail."""
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
-        for fd in (0, 1, 2):
-            if os.isatty(fd):
-                os.dup2(devnull, fd)
+        for fd in fds:
+            os.dup2(devnull, fd)
     finally:
         os.close(devnull)
 

@@ -50,7 +50,8 @@ def exec_problem(argv: Sequence[str], env: Mapping[str, str]) -> ExecProblem | N
     for index, arg in enumerate(argv):
         size = len(os.fsencode(arg)) + 1
         if size > MAX_ARG_STRLEN:
-            return ExecProblem(f"command-line argument {index}", size, MAX_ARG_STRLEN, index)
+            return ExecProblem(f"command-line argument {arg[:30]!r}...", size, MAX_ARG_STRLEN,
+                               index)
         total += size + _POINTER
     for key, value in env.items():
         size = len(os.fsencode(key)) + len(os.fsencode(value)) + 2

@@ -183,14 +183,17 @@ def default_store_path() -> pathlib.Path:
     return pathlib.Path.home() / ".tf_hptune" / STORE_FILENAME
 
 
-BACKENDS: dict[str, Callable[[str | os.PathLike[str]], Store]] = {}
-"""Store classes by name; ``open_store`` uses ``"sqlite"`` (the only one so far)."""
+BACKENDS: dict[str, Callable[..., Store]] = {}
+"""Store classes by name, each called as ``(path, readonly=False)``; ``open_store`` uses
+``"sqlite"`` (the only one so far)."""
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+def open_store(path: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Store:
     """Open (creating if needed) the store at ``path``, or at ``default_store_path()``;
-    ``":memory:"`` is a store private to the returned object."""
-    return BACKENDS["sqlite"](default_store_path() if path is None else path)
+    ``":memory:"`` is a store private to the returned object. ``readonly``: open an existing
+    store for reading only (a store on a read-only mount works); a missing one is a
+    ``StoreError`` and nothing is created."""
+    return BACKENDS["sqlite"](default_store_path() if path is None else path, readonly=readonly)
 
 
 def check_trial_id(trial_id: object) -> str:
