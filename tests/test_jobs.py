@@ -24,7 +24,8 @@ def hyperparameters(params=(PARAM,)):
     ({"hyperparameters": hyperparameters(
         [{**PARAM, "parameterName": f"p{i}"} for i in range(3000)])},
      "trainingInput.hyperparameters.params"),
-    ({"args": ["--data=" + "y" * 140_000]}, "the trainer args (after --, or trainingInput.args)"),
+    ({"args": ["--data=" + "y" * 140_000]},
+     "the trainer args (after --, or trainingInput.args)"),
 ])
 def test_configs_whose_trials_cannot_start_are_refused_at_submit(tmp_path, training_input,
                                                                   field):

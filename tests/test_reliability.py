@@ -134,7 +134,7 @@ def test_trials_that_end_while_no_tuner_runs_are_judged_from_their_files(tmp_pat
         proc.wait()
         kills += 1
         left = [t.pid for t in store.list_trials("job") if t.pid]
-        wait_for(lambda: not any(pid_alive(p) for p in left))  # they end with no tuner
+        wait_for(lambda pids=left: not any(pid_alive(p) for p in pids))  # end, no tuner
         proc = resume(path)
     proc.communicate(timeout=120)
     trials = store.list_trials("job")

@@ -167,7 +167,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    listed = jobs.list_jobs(_store(args, readonly=True), states={State(s) for s in args.state or ()},
+    listed = jobs.list_jobs(_store(args, readonly=True),
+                            states={State(s) for s in args.state or ()},
                             name_prefix=args.name_prefix)
     if args.format != "table":
         rows = [{"jobId": j.name, "state": j.state.value, "createTime": rfc3339(j.create_time)}
