@@ -265,6 +265,7 @@ def test_the_gcloud_flags_users_type_are_accepted(job):
         "--staging-bucket, --python-version, --labels, --packages")
     described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
     assert described["trainingInput"]["runtimeVersion"] == "2.11"
+    base[base.index("--job-dir") + 1] += "_2"  # each job its own job dir
     proc = cli("jobs", "submit", "training", "job_2", *base, "--async", check=0)
     assert "Your job is still active" in proc.stdout
     proc = cli("jobs", "submit", "training", "job_3", *base, "--async", "--stream-logs", check=2)

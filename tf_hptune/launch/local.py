@@ -275,7 +275,10 @@ class LocalLauncher(Launcher):
             self._signal(handle, signal.SIGKILL)
             handle.kill_at = None
         if code is not None:
-            self._signal(handle, signal.SIGKILL)  # end what the trial left behind
+            # End what the trial left behind. A supervisor that ended by itself has ended the
+            # processes that left the group; one killed (or not ours to watch) could not.
+            seen_end = handle.popen is not None and code != -signal.SIGKILL
+            self._signal(handle, signal.SIGKILL, marked=not seen_end)
             if handle.pidfd is not None:
                 os.close(handle.pidfd)
                 handle.pidfd = None
@@ -300,11 +303,12 @@ class LocalLauncher(Launcher):
         except ValueError:
             return UNKNOWN_EXIT
 
-    def _signal(self, handle: LocalHandle, sig: int) -> None:
-        """``sig`` to the trial's process group and to its processes that left it."""
+    def _signal(self, handle: LocalHandle, sig: int, marked: bool = True) -> None:
+        """``sig`` to the trial's process group and (``marked``) to its processes that left
+        it, found by their environment."""
         if handle.pid is not None and not handle.ended:  # an ended one's pid may be reused
             signal_group(handle.pid, sig)
-        for pid in marked_processes(handle.control_dir):
+        for pid in marked_processes(handle.control_dir) if marked else ():
             try:
                 os.kill(pid, sig)
             except OSError:
