@@ -1,18 +1,18 @@
 """Kill campaign: SIGKILL a job's tuner again and again, at random moments, and check what
 survived.
 
-    .venv/bin/python benchmarks/kill_campaign.py [--kills 15] [--trials 24] [--parallel 4]
+    .venv/bin/python benchmarks/kill_campaign.py [--kills 20] [--trials 60] [--parallel 4]
         [--trial-seconds 1.5] [--seed 0]
 
 A job of ``--trials`` trials of a trainer that always succeeds (3 reports, then exit 0) runs in
-a foreground tuner (``jobs submit --wait``, then ``jobs resume``). After a random delay (0.2 to
-2.5 s) the tuner is killed with SIGKILL; every other time the campaign then waits until every
-trial process has ended, so that those trials end while no tuner runs; then it resumes. After
-``--kills`` kills the last tuner runs the job to its end. Printed: the kills, the trials that
-ended with no tuner, and what was lost: trials not SUCCEEDED, trials run twice (more than one
-start of the trainer), reports missing from the store, skipped or repeated trial ids, and the
-store's integrity check. Run it against another checkout with that checkout first on
-``PYTHONPATH``.
+a foreground tuner (``jobs submit --wait``, then ``jobs resume``). Once a tuner has taken the
+job over (it recorded itself), after a random delay (0 to 2 s), it is killed with SIGKILL;
+every other time the campaign then waits until every trial process has ended, so that those
+trials end while no tuner runs; then it resumes. After ``--kills`` kills the last tuner runs
+the job to its end. Printed: the kills, the trials that ended with no tuner, and what was lost:
+trials not SUCCEEDED, trials run twice (more than one start of the trainer), reports missing
+from the store, skipped or repeated trial ids, and the store's integrity check. Run it against
+another checkout with that checkout first on ``PYTHONPATH``.
 """
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def cli(*args: str) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kills", type=int, default=15)
-    p.add_argument("--trials", type=int, default=24)
+    p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--trials", type=int, default=60)
     p.add_argument("--parallel", type=int, default=4)
     p.add_argument("--trial-seconds", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +80,10 @@ def main() -> None:
     kills = unwatched = 0
     started = time.monotonic()
     while kills < args.kills:
-        time.sleep(rng.uniform(0.2, 2.5))
+        while tuner.poll() is None and not any(  # until this tuner has taken the job over
+                j.name == "job" and j.tuner_pid == tuner.pid for j in store.list_jobs()):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 2.0))
         if tuner.poll() is not None:
             break
         tuner.send_signal(signal.SIGKILL)
@@ -88,7 +91,8 @@ def main() -> None:
         kills += 1
         if kills % 2 == 0:  # let every trial end while no tuner runs
             pids = [t.pid for t in store.list_trials("job") if t.pid]
-            running = [t for t in store.list_trials("job") if t.state is State.RUNNING]
+            running = [t for t in store.list_trials("job")
+                       if t.state is State.RUNNING and t.pid and pid_alive(t.pid)]
             while any(pid_alive(pid) for pid in pids):
                 time.sleep(0.05)
             unwatched += len(running)
