@@ -31,7 +31,7 @@ from tf_hptune.tuner import Tuner  # noqa: E402
 TRAINER = """\
 import json, os, sys, time
 time.sleep(float(sys.argv[sys.argv.index('--seconds') + 1]))
-x = float(sys.argv[sys.argv.index('--x') + 1])
+x = float(next(a for a in sys.argv if a.startswith('--x=')).split('=', 1)[1])
 with open(os.environ['CLOUD_ML_HP_METRIC_FILE'], 'a') as f:
     f.write(json.dumps({'global_step': '1', 'loss': str((x - 0.3) ** 2)}) + '\\n')
 """

@@ -165,8 +165,35 @@ def test_background_submit_then_cancel(job, tmp_path):
 
 
 def test_unknown_job(tmp_path):
+    open_store(tmp_path / "s.db").close()
     proc = cli("jobs", "describe", "nope", "--store", str(tmp_path / "s.db"), check=1)
     assert "nope" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["describe", "job_1"], ["stream-logs", "job_1"]])
+def test_reading_a_store_that_does_not_exist_is_an_error_and_creates_nothing(tmp_path,
+                                                                             command):
+    store = tmp_path / "typo" / "s.db"
+    proc = cli("jobs", *command, "--store", str(store), check=1)
+    assert f"no store at {store}" in proc.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_list_and_describe_read_a_store_on_a_read_only_mount(job, tmp_path):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--wait", check=0)
+    directory = os.path.dirname(store)
+    read = [f"{sys.executable} -m tf_hptune.cli jobs {c} --store {store}"
+            for c in ("list", "describe job_1")]
+    script = (f"mount --bind {directory} {directory} && "
+              f"mount -o remount,bind,ro {directory} {directory} && "
+              f"! touch {directory}/probe 2>/dev/null && " + " && ".join(read))
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    if proc.returncode and proc.stderr.startswith(("mount:", "unshare:")):
+        pytest.skip(f"cannot mount read-only here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert "job_1" in proc.stdout and "state: SUCCEEDED" in proc.stdout
 
 
 def test_missing_module_name_is_a_usage_error(job):
@@ -238,6 +265,7 @@ def test_the_gcloud_flags_users_type_are_accepted(job):
         "--staging-bucket, --python-version, --labels, --packages")
     described = yaml.safe_load(cli("jobs", "describe", "job_1", "--store", store).stdout)
     assert described["trainingInput"]["runtimeVersion"] == "2.11"
+    base[base.index("--job-dir") + 1] += "_2"  # each job its own job dir
     proc = cli("jobs", "submit", "training", "job_2", *base, "--async", check=0)
     assert "Your job is still active" in proc.stdout
     proc = cli("jobs", "submit", "training", "job_3", *base, "--async", "--stream-logs", check=2)

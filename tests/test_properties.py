@@ -4,17 +4,22 @@ from __future__ import annotations
 import json
 import re
 import string
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tf_hptune import cli
+from tests.conftest import FAKE_PACKAGE
+from tf_hptune import cli, jobs
 from tf_hptune.channel.events import EventFileReader
 from tf_hptune.channel.hypertune import read_reports
 from tf_hptune.channel.jsonl import JsonlReader
 from tf_hptune.errors import JobNameError, SpecError
+from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request
 from tf_hptune.spec import load_spec
+from tf_hptune.spec.loader import MAX_CONFIG_BYTES
 from tf_hptune.store import check_job_name
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -115,3 +120,63 @@ def test_a_yaml_bomb_is_refused(tmp_path):
     path.write_text(bomb + "hyperparameters: *i\n")
     with pytest.raises(SpecError):
         load_spec(str(path))
+
+
+# -- sizes ---------------------------------------------------------------------------------
+PADDING = "hyperparameters:\n  params:\n  - {parameterName: a, type: INTEGER, minValue: 1, " \
+          "maxValue: 9}\n"
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 3 * MAX_CONFIG_BYTES))
+def test_a_config_file_over_the_size_bound_is_refused_before_it_is_parsed(tmp_path, size):
+    # a valid config padded with a comment: only its size decides
+    path = tmp_path / "c.yaml"
+    path.write_text(PADDING + "#" + "x" * size + "\n")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        with pytest.raises(SpecError, match="larger than 256 KiB"):
+            load_spec(str(path))
+    else:
+        assert load_spec(str(path)).params[0].name == "a"
+
+
+SIZED = {"params": "trainingInput.hyperparameters.params", "scaleTier": "trainingInput.scaleTier",
+         "packageUris": "trainingInput.packageUris",
+         "args": "the trainer args (after --, or trainingInput.args)"}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.fixed_dictionaries({
+    "params": st.integers(1, 4000), "scaleTier": st.integers(0, 300_000),
+    "packageUris": st.integers(0, 20_000), "args": st.integers(0, 200_000)}))
+def test_a_config_is_refused_at_submit_naming_its_field_or_its_trials_can_start(tmp_path,
+                                                                               sizes):
+    params = [{"parameterName": f"p{i}", "type": "INTEGER", "minValue": 0, "maxValue": 10**9}
+              for i in range(sizes["params"])]
+    config = {"trainingInput": {
+        "scaleTier": "x" * sizes["scaleTier"],
+        "packageUris": [f"gs://bucket/p{i}.tar.gz" for i in range(sizes["packageUris"])],
+        "hyperparameters": {"goal": "MINIMIZE", "params": params}}}
+    args = ("--data=" + "y" * sizes["args"],)
+    spec = load_spec(config)
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
+                          user_args=args)
+    request = build_request("job", "999999999999", {p["parameterName"]: 10**9 for p in params},
+                            spec, launch)
+    argv, env = LocalLauncher(sys.executable).command(request)
+    in_tf_config = {"params": params, "scaleTier": config["trainingInput"]["scaleTier"],
+                    "packageUris": config["trainingInput"]["packageUris"], "args": list(args)}
+    largest = max(in_tf_config, key=lambda k: len(json.dumps(in_tf_config[k])))
+    try:
+        jobs.check_startable(spec, launch, "job")
+    except SpecError as e:
+        assert "Argument list too long" in str(e)
+        # the one argument over the limit, else the largest part of TF_CONFIG
+        assert e.path == SIZED["args" if len(args[0]) >= 131072 else largest]
+        if "(ARG_MAX)" not in str(e):  # one string over the limit: exec refuses it too
+            with pytest.raises(OSError, match="Argument list too long"):
+                subprocess.run(["true", *argv[1:]], env=env)
+    else:  # accepted: a trial's command and environment really can be started
+        assert subprocess.run(["true", *argv[1:]], env=env).returncode == 0

@@ -1,18 +1,20 @@
 """The Tuner loop with real subprocesses of a trainer that needs no TensorFlow."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
 from tests.conftest import FAKE_PACKAGE, make_spec
+from tf_hptune.jobdir import JobDirInUseError, claim_job_dir
 from tf_hptune.launch import LaunchConfig, LocalLauncher
 from tf_hptune.spec import Goal
 from tf_hptune.stopping import EarlyStopper, StopDecision
 from tf_hptune.store import State, open_store
 from tf_hptune.study import Study
-from tf_hptune.tuner import JobDirInUseError, Tuner, claim_job_dir
+from tf_hptune.tuner import Tuner
 
 PARAMS = [
     {"parameterName": "a", "type": "INTEGER", "minValue": 1, "maxValue": 3},
@@ -214,7 +216,7 @@ def test_study_should_stop_answers_for_hand_driven_trials():
 
 
 @pytest.mark.parametrize(("mode", "step", "value"), [
-    ("garbage", 42, 2.5), ("huge", 7, 3.5), ("rmdir", 9, 4.5)])
+    ("garbage", 42, 2.5), ("huge", 7, 3.5), ("rmdir", 9, 4.5), ("hugestep", 42, 2.5)])
 def test_hostile_metric_files_and_vanishing_directories(tmp_path, mode, step, value):
     study, _, run = run_job(tmp_path, ("--mode", mode), maxTrials=1)
     assert run() is State.SUCCEEDED
@@ -307,3 +309,39 @@ def test_a_cancel_keeps_what_trials_finished_in_the_grace_period(tmp_path):
     assert (first.final_step, first.final_value) == (999, 0.25)
     assert second.state is State.CANCELLED
     assert (second.final_step, second.final_value) == (100, 0.5)
+
+
+def test_values_that_look_like_flags_reach_the_trainer_as_values(tmp_path):
+    # one --name=value item each: a value is never read as an option by the trainer
+    evil = tmp_path / "evil"
+    spec = make_spec([{"parameterName": "c", "type": "CATEGORICAL",
+                       "categoricalValues": [f"--job-dir={evil}", "-h", "--mode=crash"]}],
+                     goal="MINIMIZE", hyperparameterMetricTag="loss", algorithm="GRID_SEARCH",
+                     maxTrials=3, maxParallelTrials=3)
+    study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="job")
+    launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "out"),
+                          user_args=("--mode", "strict"))  # argparse over every flag
+    assert Tuner(study, launch, poll_interval=0.05).run() is State.SUCCEEDED
+    assert [t.state for t in study.trials] == [State.SUCCEEDED] * 3
+    for t in study.trials:
+        seen = json.loads((tmp_path / "out" / t.trial_id / "seen.json").read_text())
+        assert seen["job_dir"] == str(tmp_path / "out" / t.trial_id)
+        assert seen["params"] == {"c": t.params["c"]}
+    assert not evil.exists()
+
+
+def test_trial_logs_are_capped_keeping_their_head_and_tail(tmp_path, monkeypatch):
+    from tf_hptune import logs
+
+    monkeypatch.setattr(logs, "LOG_LIMIT", 200_000)
+    monkeypatch.setattr(logs, "LOG_HEAD", 10_000)
+    monkeypatch.setattr(logs, "LOG_TAIL", 50_000)
+    study, _, run = run_job(tmp_path, ("--mode", "spew", "--steps", "4", "--sleep", "0.3"),
+                            maxTrials=1)
+    assert run() is State.SUCCEEDED
+    out = (tmp_path / "out" / "tf_hptune" / "1" / "stdout.log").read_bytes()
+    assert len(out) <= 200_000  # the trial wrote 4 MB
+    assert out.startswith(b"fake trainer starting")
+    assert b"[tf-hptune: " in out and b"bytes of this log were cut here]" in out
+    assert b"spewed 4000 lines\n" in out[-200:]  # and the end
+    assert study.trials[0].final_step == 400  # the trial went on writing after each cut

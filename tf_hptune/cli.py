@@ -46,8 +46,10 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 # -- commands ------------------------------------------------------------------------------
-def _store(args: argparse.Namespace) -> Store:
-    return open_store(args.store)
+def _store(args: argparse.Namespace, readonly: bool = False) -> Store:
+    """The store of ``--store``; the commands that only read open it read-only (a store on a
+    read-only mount works, a missing one is an error and nothing is created)."""
+    return open_store(args.store, readonly=readonly)
 
 
 def _options(args: argparse.Namespace) -> jobs.RunOptions:
@@ -150,9 +152,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if not args.summarize:
         if args.format == "table":
             raise UsageError("--format table needs --summarize")
-        _dump(jobs.describe(_store(args), args.job), args.format or "yaml", sys.stdout)
+        _dump(jobs.describe(_store(args, readonly=True), args.job), args.format or "yaml",
+              sys.stdout)
         return 0
-    summary = jobs.summarize(_store(args), args.job)
+    summary = jobs.summarize(_store(args, readonly=True), args.job)
     if args.format in ("yaml", "json"):
         _dump(summary, args.format, sys.stdout)
         return 0
@@ -165,7 +168,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     try:
-        jobs.plot(_store(args), args.job, args.output)
+        jobs.plot(_store(args, readonly=True), args.job, args.output)
     except ImportError as e:
         print(f"ERROR: ({PROG}) {e}", file=sys.stderr)
         return 1
@@ -174,7 +177,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    listed = jobs.list_jobs(_store(args), states={State(s) for s in args.state or ()},
+    listed = jobs.list_jobs(_store(args, readonly=True),
+                            states={State(s) for s in args.state or ()},
                             name_prefix=args.name_prefix)
     if args.format != "table":
         rows = [{"jobId": j.name, "state": j.state.value, "createTime": rfc3339(j.create_time)}
@@ -204,7 +208,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_stream_logs(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, readonly=True)
     job = store.get_job(args.job)
     if not job.launch:
         raise UsageError(f"job {args.job!r} has no trials to show logs of")

@@ -52,3 +52,8 @@ class LaunchError(TfHptuneError):
 class UsageError(TfHptuneError, ValueError):
     """Bad input to a command or a lifecycle call: a flag, a path, a job in the wrong state
     (exit status 2 in the CLI)."""
+
+
+class UnsafePathError(TfHptuneError, OSError):
+    """A directory or file that tf-hptune will not write in: a link it did not make, someone
+    else's, or writable by others."""

@@ -1,12 +1,14 @@
 """The job lifecycle that the CLI and ``tune()`` share: submit, run in the foreground, start in
 the background, resume, cancel, describe, list.
 
-The process handling of jobs lives here: whether a job's tuner still runs, spawning a
-background tuner, signalling it, and ending the trials of a job whose tuner is gone.
+The process handling of jobs lives here: whether a job's tuner still runs (its job dir's
+lock), spawning a background tuner, signalling it, and ending the trials of a job whose tuner
+is gone.
 """
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import signal
 import subprocess
@@ -20,23 +22,20 @@ from typing import Any
 
 from tf_hptune import runtime
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
-from tf_hptune.errors import UsageError
-from tf_hptune.launch import (
-    LaunchConfig,
-    Launcher,
-    LocalLauncher,
-    build_request,
-    make_private_dir,
-)
-from tf_hptune.launch.local import pid_alive
+from tf_hptune.errors import SpecError, UsageError
+from tf_hptune.files import make_private_dir, open_private
+from tf_hptune.jobdir import claim_job_dir, lock_holder, mark_job_dir, unmark_job_dir
+from tf_hptune.launch import LaunchConfig, Launcher, LocalLauncher, build_request
+from tf_hptune.launch.local import ExecProblem, exec_problem
 from tf_hptune.results import job_resource
+from tf_hptune.space import format_value
 from tf_hptune.spec import StudySpec, load_spec
+from tf_hptune.spec.model import ParamType
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name
 from tf_hptune.study import Study
 from tf_hptune.tuner import Progress, Tuner
 from tf_hptune.views.plot import plot_job
 from tf_hptune.views.table import summary_rows
-from tf_hptune.views.tensorboard import HParamsWriter
 
 CANCELLED_BY_USER = "cancelled by the user"
 
@@ -122,43 +121,101 @@ def _check_module(launch: LaunchConfig) -> None:
 
 def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
            seed: int | None = None) -> Study:
-    """Record a new job (nothing runs); everything is validated first."""
+    """Record a new job (nothing runs); everything is validated first: that its trials can be
+    started (``check_startable``) and that its job dir can be its own (``jobdir``), which is
+    then marked as the job's before the job is recorded."""
     check_job_name(name)
-    return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
-
-
-def tuner_alive(job: JobRecord, store: Store | None = None) -> bool:
-    """Whether the job's recorded tuner process still runs. Against a reused pid: the process
-    must be ``tf-hptune`` (its command line says so) or, for ``tune()`` in a notebook or
-    script, have ``store``'s file open."""
-    pid = job.tuner_pid
-    if not pid or pid == os.getpid() or not pid_alive(pid):
-        return False
+    check_startable(spec, launch, name)
+    marked = mark_job_dir(launch.job_dir, name)
     try:
-        if b"hptune" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return True
-    except OSError:
-        return True
-    path = getattr(store, "path", None)
-    return isinstance(path, Path) and _has_open(pid, path)
+        return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
+    except BaseException:
+        if marked:
+            unmark_job_dir(launch.job_dir, name)
+        raise
 
 
-def _has_open(pid: int, path: Path) -> bool:
-    """Whether process ``pid`` has ``path`` open (True when that cannot be seen)."""
-    target = str(path.resolve())
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                return True
-        except OSError:
-            continue
-    return False
+_LONGEST_ID = "9" * 12  # a trial id as long as any job's
+
+
+def _longest_values(spec: StudySpec) -> dict[str, Any]:
+    """Each parameter's value that prints longest, to size the trials' command lines (a
+    DOUBLE's: any 17 significant digits with a 3-digit exponent)."""
+    out: dict[str, Any] = {}
+    for p in spec.params:
+        if p.type is ParamType.CATEGORICAL:
+            out[p.name] = max(p.categorical_values, key=len)
+        elif p.type is ParamType.DISCRETE:
+            out[p.name] = max(p.discrete_values, key=lambda v: len(format_value(v)))
+        elif p.type is ParamType.INTEGER:
+            out[p.name] = max(int(p.min_value), int(p.max_value),  # type: ignore[arg-type]
+                              key=lambda v: len(str(v)))
+        else:
+            out[p.name] = -1.2345678901234567e-300
+    return out
+
+
+def check_startable(spec: StudySpec, launch: LaunchConfig, name: str) -> None:
+    """Refuse (``SpecError`` naming the field) a job whose trials could not be started: a
+    command line or an environment over Linux's limits (each trial's ``TF_CONFIG`` carries
+    the whole ``trainingInput``; its argv every parameter)."""
+    request = build_request(name, _LONGEST_ID, _longest_values(spec), spec, launch)
+    problem = exec_problem(*LocalLauncher(launch.python).command(request))
+    if problem is None:
+        return
+    field, size = _culprit(problem, spec, launch)
+    what = ("TF_CONFIG (which carries trainingInput)" if problem.item == "TF_CONFIG"
+            else problem.what)
+    per = (" for one argument or environment variable" if problem.item is not None
+           else " (ARG_MAX)")
+    raise SpecError(field, SpecError.NO_VALUE, (  # type: ignore[attr-defined]
+        f"is {size:,} bytes and makes each trial's {what} {problem.size:,} bytes, over "
+        f"Linux's limit of {problem.limit:,}{per}, so every trial would fail with 'Argument "
+        "list too long': make it smaller"))
+
+
+def _culprit(problem: ExecProblem, spec: StudySpec, launch: LaunchConfig) -> tuple[str, int]:
+    """The config field (or other input) that makes ``problem``, and its size in bytes."""
+    def size(value: Any) -> int:
+        return len(json.dumps(value).encode())
+
+    parts: dict[str, int] = {}
+    if problem.item in (None, "TF_CONFIG"):  # TF_CONFIG's job is trainingInput
+        for key, value in spec.training_input.items():
+            if key == "hyperparameters" and isinstance(value, Mapping):
+                for sub, inner in value.items():
+                    parts[f"trainingInput.hyperparameters.{sub}"] = size(inner)
+            else:
+                parts[f"trainingInput.{key}"] = size(value)
+        parts["the trainer args (after --, or trainingInput.args)"] = size(list(launch.user_args))
+    if problem.item is None or problem.item == "TF_HPTUNE_PARAMS" or (
+            isinstance(problem.item, int)):
+        parts["trainingInput.hyperparameters.params"] = (
+            parts.get("trainingInput.hyperparameters.params", 0)
+            + sum(len(p.name) + 4 for p in spec.params) + size(_longest_values(spec)))
+    if problem.item is None or isinstance(problem.item, int):
+        parts["the trainer args (after --, or trainingInput.args)"] = (
+            parts.get("the trainer args (after --, or trainingInput.args)", 0)
+            + sum(len(a) + 1 for a in launch.user_args))
+    if problem.item is None:
+        parts["the environment tf-hptune runs in"] = sum(
+            len(k) + len(v) + 2 for k, v in os.environ.items())
+    if not parts:  # another variable of the environment
+        return f"the environment variable {problem.item}", problem.size
+    field = max(parts, key=lambda k: parts[k])
+    return field, parts[field]
+
+
+def tuner_holder(job: JobRecord) -> int | None:
+    """The pid of the process running the job's tuner (it holds the job dir's lock), or None
+    when none runs (this process does not count)."""
+    job_dir = (job.launch or {}).get("job_dir")
+    return lock_holder(job_dir) if job_dir else None
+
+
+def tuner_alive(job: JobRecord) -> bool:
+    """Whether a tuner process other than this one runs the job."""
+    return tuner_holder(job) is not None
 
 
 def run(
@@ -173,30 +230,34 @@ def run(
     on_trial_end: Callable[[TrialRecord], None] | None = None,
 ) -> Study:
     """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends,
-    its trials started by ``launcher`` (default: local subprocesses). In the main thread,
-    SIGINT and SIGTERM cancel the job while it runs; the earlier handlers come back after.
-    Returns the job's study."""
+    its trials started by ``launcher`` (default: local subprocesses); a job left CANCELLING is
+    cancelled. In the main thread, SIGINT, SIGTERM and SIGHUP cancel the job while it runs; the
+    earlier handlers come back after. Returns the job's study. Another tuner running the job is
+    a ``JobLockedError`` naming its pid."""
     job = store.get_job(name)
     if job.state.is_final:
         raise UsageError(f"job {name!r} has already ended: {job.state.value}")
-    if tuner_alive(job, store):
-        raise UsageError(f"job {name!r} is still run by tuner process {job.tuner_pid}")
-    study = Study.load(store, name, seed=options.seed)
-    tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch), launcher=launcher,
-                  poll_interval=options.poll_interval, grace=options.grace,
-                  trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll,
-                  on_trial_end=on_trial_end)
-    if threading.current_thread() is not threading.main_thread():
-        tuner.run()
-        return study
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    tuner.install_signal_handlers()
-    try:
-        tuner.run()
-    finally:  # a notebook's stop button works again once the job has ended
-        for signum, handler in previous.items():
-            if handler is not None:  # None: installed outside Python, cannot be put back
-                signal.signal(signum, handler)
+    launch = launch or LaunchConfig.from_dict(job.launch)
+    with claim_job_dir(launch.job_dir, name):  # first: the job is read only once it is ours
+        job = store.get_job(name)
+        if job.state.is_final:
+            raise UsageError(f"job {name!r} has already ended: {job.state.value}")
+        study = Study.load(store, name, seed=options.seed)
+        tuner = Tuner(study, launch, launcher=launcher, poll_interval=options.poll_interval,
+                      grace=options.grace, trial_timeout=options.trial_timeout,
+                      on_progress=on_progress, on_poll=on_poll, on_trial_end=on_trial_end)
+        if threading.current_thread() is not threading.main_thread():
+            tuner.run()
+            return study
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {s: signal.getsignal(s) for s in signals}
+        tuner.install_signal_handlers()
+        try:
+            tuner.run()
+        finally:  # a notebook's stop button works again once the job has ended
+            for signum, handler in previous.items():
+                if handler is not None:  # None: installed outside Python, cannot be put back
+                    signal.signal(signum, handler)
     return study
 
 
@@ -213,7 +274,7 @@ def start_background(store_path: str | os.PathLike[str] | None, name: str, job_d
         argv += ["--store", str(store_path)]
     control = Path(job_dir) / CONTROL_DIR_NAME
     make_private_dir(control)
-    fd = os.open(control / "tuner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = open_private(control / "tuner.log", os.O_WRONLY | os.O_APPEND)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
                                 start_new_session=True, close_fds=True)
@@ -226,13 +287,14 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
            on_cancelling: Callable[[], None] | None = None) -> State:
     """Cancel job ``name``. A live tuner is asked to cancel its own job (SIGTERM) and waited
     for up to ``timeout`` seconds; the job's state then is returned. Without a tuner (it
-    crashed or never started) this process kills the job's trials and ends it CANCELLED."""
+    crashed or never started) this process takes the job over as a tuner would, judging the
+    trials that ended meanwhile, kills the others at once, and ends it CANCELLED."""
     job = store.get_job(name)
     if job.state.is_final:
         raise UsageError(f"job {name!r} has already ended: {job.state.value}")
-    if tuner_alive(job, store):
-        assert job.tuner_pid is not None
-        os.kill(job.tuner_pid, signal.SIGTERM)
+    holder = tuner_holder(job)
+    if holder is not None:
+        os.kill(holder, signal.SIGTERM)
         if on_cancelling:
             on_cancelling()
         deadline = time.monotonic() + timeout
@@ -242,23 +304,20 @@ def cancel(store: Store, name: str, timeout: float = 120.0,
                 return state
             time.sleep(0.2)
         return store.get_job(name).state
-    study = Study.load(store, name)
-    study.set_cancelling()
-    launch = LaunchConfig.from_dict(job.launch) if job.launch else None
-    launcher = LocalLauncher(launch.python) if launch else None
-    for t in study.trials:
-        if t.state.is_final:
-            continue
-        if t.pid and launch and launcher:
-            handle = launcher.adopt(build_request(name, t.trial_id, t.params, study.spec,
-                                                  launch), t.pid)
-            if handle is not None:
-                launcher.kill(handle)
-        study.fail(t.trial_id, CANCELLED_BY_USER, state=State.CANCELLED)
-    study.finish(State.CANCELLED)
-    if launch:
-        HParamsWriter(launch.job_dir, study.spec, name).update(study.trials)
-    return State.CANCELLED
+    if not job.launch:  # a Study driven by hand: no process to end
+        study = Study.load(store, name)
+        study.set_cancelling()
+        for t in study.trials:
+            if not t.state.is_final:
+                study.fail(t.trial_id, CANCELLED_BY_USER, state=State.CANCELLED)
+        study.finish(State.CANCELLED)
+        return State.CANCELLED
+    launch = LaunchConfig.from_dict(job.launch)
+    with claim_job_dir(launch.job_dir, name):
+        tuner = Tuner(Study.load(store, name), launch, poll_interval=0.05, grace=0.0)
+        tuner.request_cancel()
+        tuner.request_cancel(force=True)
+        return tuner.run()
 
 
 def describe(store: Store, name: str) -> dict[str, Any]:

@@ -186,6 +186,11 @@ class Study:
             raise StoreError(f"job {self.name!r} has no trial {trial_id!r}") from None
 
     @property
+    def state(self) -> State:
+        """The job's state, as stored now."""
+        return self.store.get_job(self.name).state
+
+    @property
     def best_trial(self) -> TrialRecord | None:
         done = [t for t in self.trials if t.state is State.SUCCEEDED and has_metric(t)]
         return sort_best_first(done, self.spec.goal)[0] if done else None
@@ -220,8 +225,8 @@ class Study:
         changed."""
         trial = self.trial(trial_id)
         now = time.time()
-        changed = self.store.add_measurements(
-            self.name, trial_id, [Measurement(int(s), float(v), now) for s, v in measurements])
+        changed = self.store.add_measurements(  # the store checks steps and values
+            self.name, trial_id, [Measurement(s, v, now) for s, v in measurements])
         if changed:
             merged = {m.step: m for m in trial.measurements}
             merged.update((m.step, m) for m in changed)

@@ -7,15 +7,15 @@ limit is passed, or on a cancel.
 from __future__ import annotations
 
 import enum
-import json
 import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
-from tf_hptune.errors import LaunchError, StoreError, TfHptuneError
+from tf_hptune.channel import TrialChannel, TrialPaths
+from tf_hptune.errors import LaunchError, StoreError
+from tf_hptune.jobdir import claim_job_dir
 from tf_hptune.launch import (
     UNKNOWN_EXIT,
     LaunchConfig,
@@ -24,9 +24,8 @@ from tf_hptune.launch import (
     TrialHandle,
     TrialRequest,
     build_request,
-    make_private_dir,
 )
-from tf_hptune.logs import failure_cause, log_tail
+from tf_hptune.logs import cap_logs, failure_cause, log_tail
 from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
@@ -70,31 +69,6 @@ class _Running:
         self.phase, self.reason, self.since = phase, reason, time.monotonic()
 
 
-class JobDirInUseError(TfHptuneError):
-    """The job directory belongs to another job."""
-
-
-def claim_job_dir(job_dir: str, job_name: str) -> None:
-    """Mark ``job_dir`` as this job's; refuse one that another job already uses, since its
-    trial directories would collide."""
-    control = os.path.join(job_dir, CONTROL_DIR_NAME)
-    make_private_dir(control)
-    marker = os.path.join(control, "job.json")
-    try:
-        with open(marker, encoding="utf-8") as f:
-            owner = json.load(f).get("job")
-    except (OSError, ValueError, AttributeError):
-        owner = None
-    if owner not in (None, job_name):
-        raise JobDirInUseError(
-            f"--job-dir {job_dir} already holds the trials of job {owner!r}; "
-            "give each job its own directory"
-        )
-    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"job": job_name}, f)
-
-
 class Tuner:
     """Runs (or continues) the job of ``study`` with trials started by ``launcher`` on the
     resources of ``pool``."""
@@ -136,12 +110,17 @@ class Tuner:
         self._cancel = True
 
     def install_signal_handlers(self) -> None:
-        """SIGINT/SIGTERM cancel the job; a second one forces it."""
+        """SIGINT, SIGTERM and SIGHUP (a closed terminal) cancel the job; a second one forces
+        it. After SIGHUP the terminal is gone: what would be printed on it is dropped."""
+        terminals = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # a hung-up one says it is not
+
         def handler(signum: int, frame: object) -> None:
+            if signum == signal.SIGHUP:
+                _leave_terminal(terminals)
             self.request_cancel(force=True)
 
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, handler)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> State:
@@ -156,9 +135,14 @@ class Tuner:
             ) from e
 
     def _run(self) -> State:
-        claim_job_dir(self.launch.job_dir, self.study.name)
-        self.study.attach_tuner(self.launch.to_dict())
-        self._take_over_leftovers()
+        with claim_job_dir(self.launch.job_dir, self.study.name):  # one tuner per job
+            if self.study.state is State.CANCELLING:  # a tuner died cancelling: finish it
+                self._cancel = True
+            self.study.attach_tuner(self.launch.to_dict())
+            self._take_over_leftovers()
+            return self._loop()
+
+    def _loop(self) -> State:
         hparams = HParamsWriter(self.launch.job_dir, self.study.spec, self.study.name)
         while True:
             self._reap()
@@ -201,22 +185,32 @@ class Tuner:
         return True
 
     def _take_over_leftovers(self) -> None:
-        """On a restart: adopt trials whose process still runs, start those never started, and
-        fail the rest (dead, or perhaps started: never run a trial twice)."""
+        """On a restart: start the trials never started (unless the job is being cancelled),
+        and take the others over from the launcher: a live one is adopted, one that ended
+        while no tuner ran is judged at the next reap like any other, by its files and its
+        recorded exit. A trial the launcher knows nothing of is judged from its files alone;
+        with none, it never ran, and is never started again (it might have)."""
         for t in self.study.trials:
             if t.state not in ACTIVE:
                 continue
             if t.state is State.QUEUED:
-                self._start(t)
+                if not self._cancel:
+                    self._start(t)
                 continue
             request = self._request(t, Resources())
-            handle = self.launcher.adopt(request, t.pid) if t.pid else None
+            handle = self.launcher.adopt(request, t.pid)
             if handle is not None:
+                if t.state is State.PREPARING:  # started, but its pid was never recorded
+                    self.study.start(t.trial_id, pid=handle.pid,
+                                     trial_dir=str(request.paths.job_dir))
                 self._track(t.trial_id, handle, request)
+                continue
+            run = _Running(t.trial_id, TrialHandle(t.trial_id), self._channel(request))
+            if self._collect(run) or t.state is not State.PREPARING:
+                self._record_exit(run, UNKNOWN_EXIT)
             else:
-                why = ("its process was gone when the tuner restarted" if t.pid else
-                       "the tuner stopped while starting it")
-                self.study.fail(t.trial_id, why, log_tail=log_tail(request.paths))
+                self.study.fail(t.trial_id, "the tuner stopped while starting it",
+                                log_tail=log_tail(request.paths))
 
     def _launch_free_slots(self) -> None:
         free = self.study.spec.max_parallel_trials - len(self._running)
@@ -248,11 +242,14 @@ class Tuner:
         self.study.start(trial.trial_id, pid=handle.pid, trial_dir=str(request.paths.job_dir))
         self._track(trial.trial_id, handle, request)
 
+    def _channel(self, request: TrialRequest) -> TrialChannel:
+        return TrialChannel(request.paths, self.study.spec.metric_tag)
+
     def _track(self, trial_id: str, handle: TrialHandle, request: TrialRequest) -> None:
-        self._running[trial_id] = _Running(
-            trial_id, handle, TrialChannel(request.paths, self.study.spec.metric_tag))
+        self._running[trial_id] = _Running(trial_id, handle, self._channel(request))
 
     def _collect(self, run: _Running) -> int:
+        cap_logs(run.channel.paths)
         try:
             return self.study.report_many(run.trial_id, run.channel.measurements())
         except OSError:  # the trial removed its directory under us: judged when it exits
@@ -350,6 +347,17 @@ class Tuner:
             self.on_progress(progress)
 
 
+def _leave_terminal(fds: list[int]) -> None:
+    """Point ``fds`` (the standard streams that were a terminal) at /dev/null: the terminal
+    hung up, and writing to it would fail."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def _ended_by_signal(code: int) -> bool:
     """Whether an exit code says a signal ended the process (itself, or a shell's 128 + n)."""
     return code < 0 or 128 < code <= 128 + 64  # UNKNOWN_EXIT (an adopted trial) is < 0
@@ -368,4 +376,4 @@ def _describe_exit(code: int, tail: str = "") -> str:
     return f"{what}: {cause}" if cause else what
 
 
-__all__ = ["JobDirInUseError", "Phase", "Progress", "Tuner", "claim_job_dir"]
+__all__ = ["Phase", "Progress", "Tuner"]

@@ -2,6 +2,7 @@
 nothing of a trial left running after terminate or kill."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ from tf_hptune.launch import (
     Launcher,
     LocalLauncher,
     TrialHandle,
+    TrialRequest,
     build_request,
     pid_alive,
 )
@@ -37,10 +39,14 @@ def launcher(request) -> Launcher:
     return LAUNCHERS[request.param]()
 
 
-def start(launcher: Launcher, tmp_path: Path, *args: str, trial_id: str = "1") -> TrialHandle:
+def request(tmp_path: Path, *args: str, trial_id: str = "1") -> TrialRequest:
     launch = LaunchConfig("trainer.task", str(FAKE_PACKAGE), str(tmp_path / "job"),
                           user_args=args)
-    return launcher.start(build_request("job", trial_id, {"a": 7}, SPEC, launch))
+    return build_request("job", trial_id, {"a": 7}, SPEC, launch)
+
+
+def start(launcher: Launcher, tmp_path: Path, *args: str, trial_id: str = "1") -> TrialHandle:
+    return launcher.start(request(tmp_path, *args, trial_id=trial_id))
 
 
 def wait(launcher: Launcher, handle: TrialHandle, timeout: float = 60.0) -> int:
@@ -100,3 +106,57 @@ def test_kill_ends_it_now(launcher, tmp_path):
     until(lambda: gone(handle))
     launcher.terminate(handle, grace=0.0)  # ending an ended trial is harmless
     launcher.kill(handle)
+
+
+def child_of(tmp_path: Path, trial_id: str = "1") -> int:
+    child_file = tmp_path / "job" / trial_id / "child.pid"
+    until(lambda: child_file.exists() and child_file.read_text() != "")
+    return int(child_file.read_text())
+
+
+@pytest.mark.parametrize("end", ["terminate", "kill"])
+def test_children_that_leave_the_process_group_are_ended_too(launcher, tmp_path, end):
+    handle = start(launcher, tmp_path, "--mode", "escape")
+    child = child_of(tmp_path)
+    assert os.getsid(child) == child  # setsid: outside the trial's session and group
+    if end == "terminate":
+        launcher.terminate(handle, grace=0.5)
+    else:
+        launcher.kill(handle)
+    wait(launcher, handle)
+    until(lambda: not pid_alive(child))
+
+
+def can_adopt(launcher: Launcher) -> bool:
+    return type(launcher).adopt is not Launcher.adopt
+
+
+def test_a_later_tuner_adopts_a_live_trial_by_pid_or_without_one(launcher, tmp_path):
+    if not can_adopt(launcher):
+        pytest.skip("this launcher cannot adopt")
+    req = request(tmp_path, "--mode", "hang")
+    first = launcher.start(req)
+    until(lambda: (tmp_path / "job" / "1" / "seen.json").exists())
+    later = type(launcher)(sys.executable)  # another tuner: a fresh launcher
+    by_pid = later.adopt(req, first.pid)
+    found = later.adopt(req, None)  # the tuner stopped before it recorded the pid
+    assert by_pid is not None and found is not None and found.pid == first.pid
+    assert later.poll(by_pid) is None and later.poll(found) is None
+    later.kill(found)
+    assert wait(later, by_pid) == -signal.SIGKILL
+    assert wait(launcher, first) == -signal.SIGKILL
+
+
+def test_a_trial_that_ended_unwatched_is_adopted_with_its_exit_code(launcher, tmp_path):
+    if not can_adopt(launcher):
+        pytest.skip("this launcher cannot adopt")
+    req = request(tmp_path, "--mode", "crash")
+    first = launcher.start(req)
+    assert wait(launcher, first) == 3
+    later = type(launcher)(sys.executable)
+    for pid in (first.pid, None):
+        handle = later.adopt(req, pid)
+        assert handle is not None and later.poll(handle) == 3
+    other = later.adopt(req, os.getpid())  # a live process, but not the trial's
+    assert other is not None and later.poll(other) == 3
+    assert later.adopt(request(tmp_path, trial_id="2"), None) is None  # never started

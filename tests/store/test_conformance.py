@@ -279,6 +279,24 @@ def test_nan_and_inf_round_trip(store: Store, job: JobRecord) -> None:
     assert math.isnan(store.list_trials("job1")[0].measurements[0].value)
 
 
+@pytest.mark.parametrize("step", [2**63, -(2**63) - 1, 10**20, float("inf"), 1e20])
+def test_a_step_beyond_64_bits_is_refused_and_nothing_is_written(store, job, step) -> None:
+    store.create_trial("job1", "1", {})
+    batch = [Measurement(1, 0.5), Measurement(step, 0.25)]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="step"):
+        store.add_measurements("job1", "1", batch)
+    assert store.get_trial("job1", "1").measurements == ()
+    edges = [Measurement(2**63 - 1, 1.0), Measurement(-(2**63), 2.0)]
+    assert len(store.add_measurements("job1", "1", edges)) == 2
+
+
+def test_a_boolean_is_not_a_measurement(store: Store, job: JobRecord) -> None:
+    store.create_trial("job1", "1", {})
+    with pytest.raises(TypeError, match="value a number"):
+        store.add_measurements("job1", "1", [Measurement(1, True)])
+    assert store.get_trial("job1", "1").measurements == ()
+
+
 # --- snapshots ----------------------------------------------------------------------------
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 from tf_hptune.channel.events import EventDirectoryScanner, is_event_file
 from tf_hptune.channel.hypertune import read_reports, report_tags
 from tf_hptune.channel.jsonl import JsonlReader
+from tf_hptune.files import make_private_dir, write_private
 from tf_hptune.observe import read_summary_dirs
 
 CONTROL_DIR_NAME = "tf_hptune"
 STOP_NAME = "STOP"  # in the control dir: the tuner asks the trial to stop
 LISTENING_NAME = "LISTENING"  # in the control dir: the trial ends itself on STOP
 STOPPING_NAME = "STOPPING"  # in the control dir: the trial saw STOP and is ending because of it
+EXIT_STATUS_NAME = "exit_status"  # in the control dir: the trial's exit code, by its launcher
 
 log = logging.getLogger("tf_hptune")
 
@@ -57,6 +59,11 @@ class TrialPaths:
     @property
     def measurements(self) -> Path:
         return self.control_dir / "measurements.jsonl"
+
+    @property
+    def exit_status(self) -> Path:
+        """How the trial's process ended, recorded by its launcher (local: ``supervise.py``)."""
+        return self.control_dir / EXIT_STATUS_NAME
 
     @property
     def stop_file(self) -> Path:
@@ -137,8 +144,13 @@ class TrialChannel:
         return sorted(found - {self.tag})
 
     def request_stop(self, reason: str) -> None:
-        self.paths.control_dir.mkdir(parents=True, exist_ok=True)
-        self.paths.stop_file.write_text(reason + "\n", encoding="utf-8")
+        """Write the STOP file (never through a link); a control dir the trial removed or
+        spoiled just means no file: the tuner's SIGTERM still comes."""
+        try:
+            make_private_dir(self.paths.control_dir)
+            write_private(self.paths.stop_file, (reason + "\n").encode("utf-8"))
+        except OSError as e:
+            log.warning("tf_hptune: cannot write %s: %s", self.paths.stop_file, e)
 
     def listening(self) -> bool:
         """Whether the trial said it ends itself on a stop request (``StopWatcher``)."""

@@ -18,6 +18,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tf_hptune.files import open_regular
+
 __all__ = [
     "EVAL_DIR_PREFIXES",
     "EventDirectoryScanner",
@@ -355,10 +357,10 @@ class EventFileReader:
         """Scalars of the complete, intact records appended since the last call."""
         out: list[ScalarEvent] = []
         try:
-            size = os.path.getsize(self.path)
-            if size <= self.offset:
-                return out
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
+                size = os.fstat(f.fileno()).st_size
+                if size <= self.offset:
+                    return out
                 f.seek(self.offset)
                 buf = f.read(size - self.offset)
         except OSError as exc:

@@ -3,11 +3,12 @@ every value a string but ``timestamp``. Written by the trial, read by the tuner.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 
+from tf_hptune.channel.values import as_step, as_value
+from tf_hptune.files import open_regular
 from tf_hptune.names import DEFAULT_METRIC_TAG
 
 DEFAULT_METRIC_FILE = "/tmp/hypertune/output.metrics"
@@ -54,7 +55,7 @@ _REPORT_KEYS = frozenset({"checkpoint_path", "global_step", "timestamp", "trial"
 def report_tags(path: Path) -> set[str]:
     """The metric tags the hypertune file at ``path`` holds reports of."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - _MAX_READ))
             lines = f.read(_MAX_READ).decode("utf-8", errors="replace").splitlines()
@@ -74,15 +75,16 @@ def report_tags(path: Path) -> set[str]:
 def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
     """``([(step, value), ...] in file order, number of unreadable lines)`` for ``tag``.
 
-    Reports of other tags are skipped; lines that are not JSON objects or hold a non-numeric
-    value are counted and skipped; a huge file is read from its last megabyte only."""
+    Reports of other tags are skipped; lines that are not JSON objects, or hold a value that is
+    not a number or a step the store cannot keep (``channel.values``), are counted and skipped;
+    a huge file is read from its last megabyte only."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - _MAX_READ))
             data = f.read(_MAX_READ)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except OSError:
         return [], 0
     lines = data.decode("utf-8", errors="replace").splitlines()
     if size > _MAX_READ and lines:
@@ -96,10 +98,8 @@ def read_reports(path: Path, tag: str) -> tuple[list[tuple[int, float]], int]:
             obj = json.loads(line)
             if isinstance(obj, dict) and tag not in obj:
                 continue  # a report of another tag
-            value = float(obj[tag])
-            step = int(float(obj.get("global_step", "0") or 0))
-            if not math.isfinite(step):
-                raise ValueError(step)
+            value = as_value(obj[tag])
+            step = as_step(obj.get("global_step", "0") or 0)
         except (ValueError, KeyError, TypeError, OverflowError, AttributeError):
             bad += 1
             continue

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from tf_hptune.channel.events import MAX_OTHER_TAGS
+from tf_hptune.channel.values import as_step, as_value
+from tf_hptune.files import open_regular
 
 _CHUNK = 4 << 20
 
@@ -33,10 +35,10 @@ class JsonlReader:
 
     def read_new(self) -> list[tuple[int, float]]:
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self._offset)
                 data = f.read(_CHUNK)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+        except OSError:
             return []
         end = data.rfind(b"\n")
         if end < 0:
@@ -53,7 +55,7 @@ class JsonlReader:
                     if isinstance(obj.get("tag"), str) and len(self.other_tags) < MAX_OTHER_TAGS:
                         self.other_tags.add(obj["tag"])
                     continue
-                out.append((int(obj["step"]), float(obj["value"])))
+                out.append((as_step(obj["step"]), as_value(obj["value"])))
             except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
                 if raw.strip():
                     self.bad_lines += 1

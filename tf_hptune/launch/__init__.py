@@ -1,8 +1,9 @@
 """Launchers: local subprocesses today; in-process and Ray beside them later."""
 from __future__ import annotations
 
+from tf_hptune.files import make_private_dir
 from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
-from tf_hptune.launch.local import LocalHandle, LocalLauncher, make_private_dir, pid_alive
+from tf_hptune.launch.local import LocalHandle, LocalLauncher, pid_alive
 from tf_hptune.launch.request import LaunchConfig, build_request, tf_config
 
 __all__ = [

@@ -19,7 +19,7 @@ from tf_hptune.resources import Resources
 @dataclass(frozen=True)
 class TrialRequest:
     """One trial to start: ``python -m module <user_args> --job-dir <paths.job_dir>
-    --<name> <value> ...`` in ``cwd``, with ``env`` added to the launcher's environment and the
+    --<name>=<value> ...`` in ``cwd``, with ``env`` added to the launcher's environment and the
     share ``resources``. ``hyperparameters`` holds the typed values, in the spec's order."""
 
     job_name: str
@@ -35,7 +35,7 @@ class TrialRequest:
 
 UNKNOWN_EXIT = -1000
 """``poll``'s answer for a trial that ended while nobody waited for it (adopted after a tuner
-restart): its success is judged by its metric alone."""
+restart) and whose exit code nobody recorded: its success is judged by its metric alone."""
 
 
 @dataclass
@@ -72,7 +72,10 @@ class Launcher(abc.ABC):
         """Block for up to ``timeout`` seconds; may return early when a trial ends."""
         time.sleep(timeout)
 
-    def adopt(self, request: TrialRequest, pid: int) -> TrialHandle | None:
-        """A handle for a trial started by an earlier tuner process, or None when ``pid`` is
-        not that trial's live process (or this launcher cannot adopt)."""
+    def adopt(self, request: TrialRequest, pid: int | None) -> TrialHandle | None:
+        """A handle for a trial started by an earlier tuner process (``pid`` as recorded, None
+        when the tuner stopped before recording it): of its live process, or of the ended
+        trial, whose ``poll`` then gives its exit code (``UNKNOWN_EXIT`` when nobody recorded
+        it). None when nothing shows that the trial started, or this launcher cannot adopt;
+        the Tuner then judges the trial from its files alone."""
         return None

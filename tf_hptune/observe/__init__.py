@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tf_hptune.files import read_regular
 from tf_hptune.observe.pythonpath._tf_hptune_observe import SUMMARY_DIRS_FILE
 
 HOOK_DIR = Path(__file__).resolve().parent / "pythonpath"
@@ -27,10 +28,8 @@ _MAX_BYTES = 1 << 20
 
 def read_summary_dirs(control_dir: str | os.PathLike[str]) -> list[str]:
     """The absolute directories a trial recorded, first ``MAX_DIRS`` distinct ones, in order."""
-    try:
-        with open(Path(control_dir) / SUMMARY_DIRS_FILE, "rb") as f:
-            data = f.read(_MAX_BYTES)
-    except OSError:
+    data = read_regular(Path(control_dir) / SUMMARY_DIRS_FILE, _MAX_BYTES)
+    if data is None:
         return []
     dirs: list[str] = []
     for raw in data.split(b"\n")[:-1]:  # the last piece is empty or a line being written

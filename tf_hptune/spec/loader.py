@@ -43,6 +43,9 @@ MAX_DISCRETE_VALUES = 1_000
 MAX_GRID_POINTS = 10_000_000
 MAX_DEPTH = 64  # nesting of the whole document
 MAX_NODES = 1_000_000  # values in the document, YAML aliases expanded
+# A config's bytes, read before parsing (which takes seconds per 100 KB): each trial's TF_CONFIG
+# carries trainingInput, and Linux caps one environment string at 128 KiB anyway.
+MAX_CONFIG_BYTES = 256 * 1024
 _MAX_EXACT = 2.0**53  # beyond this, floats no longer hold every whole number
 _MAX_SHOWN = 200  # longest repr of a bad value put in a message
 
@@ -554,7 +557,9 @@ def _read(path: Path) -> Any:
     """Parse a YAML or JSON file (YAML reads both)."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:  # a pipe (--config /dev/stdin) too
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8") if len(raw) <= MAX_CONFIG_BYTES else ""
     except FileNotFoundError:
         hint = " (load_spec takes a path, not YAML text)" if "\n" in shown else ""
         _fail("", shown, f"config file not found{hint}")
@@ -562,6 +567,10 @@ def _read(path: Path) -> Any:
         _fail("", shown, f"config file is not UTF-8 text: {exc.reason}")
     except (OSError, ValueError) as exc:  # a directory, no permission, a NUL in the name
         _fail("", shown, f"cannot read config file: {exc}")
+    if len(raw) > MAX_CONFIG_BYTES:
+        _fail("", shown, f"config file is larger than {MAX_CONFIG_BYTES // 1024} KiB; a tuning "
+              "config is a few KB (each trial's TF_CONFIG carries trainingInput, and Linux "
+              "limits that to 128 KiB)")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -183,14 +183,17 @@ def default_store_path() -> pathlib.Path:
     return pathlib.Path.home() / ".tf_hptune" / STORE_FILENAME
 
 
-BACKENDS: dict[str, Callable[[str | os.PathLike[str]], Store]] = {}
-"""Store classes by name; ``open_store`` uses ``"sqlite"`` (the only one so far)."""
+BACKENDS: dict[str, Callable[..., Store]] = {}
+"""Store classes by name, each called as ``(path, readonly=False)``; ``open_store`` uses
+``"sqlite"`` (the only one so far)."""
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+def open_store(path: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Store:
     """Open (creating if needed) the store at ``path``, or at ``default_store_path()``;
-    ``":memory:"`` is a store private to the returned object."""
-    return BACKENDS["sqlite"](default_store_path() if path is None else path)
+    ``":memory:"`` is a store private to the returned object. ``readonly``: open an existing
+    store for reading only (a store on a read-only mount works); a missing one is a
+    ``StoreError`` and nothing is created."""
+    return BACKENDS["sqlite"](default_store_path() if path is None else path, readonly=readonly)
 
 
 def check_trial_id(trial_id: object) -> str:
@@ -276,11 +279,24 @@ def check_trial_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         "final_value": float, "stopped_early": bool})
 
 
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1  # SQLite's INTEGER
+
+
 def check_measurements(measurements: Iterable[Measurement]) -> dict[int, Measurement]:
-    """Measurements by step, typed; a later one of the same step wins."""
+    """Measurements by step, typed; a later one of the same step wins. A step that is not an
+    integer in the signed 64-bit range, or a value that is not a number (a bool), is refused
+    with ``ValueError`` / ``TypeError`` before anything is written."""
     out: dict[int, Measurement] = {}
     for m in measurements:
-        if isinstance(m.step, bool):
-            raise TypeError(f"measurement step must be an int, got {m.step!r}")
-        out[int(m.step)] = Measurement(int(m.step), float(m.value), float(m.time))
+        if isinstance(m.step, bool) or isinstance(m.value, bool):
+            raise TypeError(f"measurement (step {m.step!r}, value {m.value!r}): step must be an "
+                            "int and value a number")
+        try:
+            step = int(m.step)
+        except (OverflowError, ValueError):
+            raise ValueError(f"measurement step {m.step!r} is not an integer") from None
+        if not MIN_STEP <= step <= MAX_STEP:
+            raise ValueError(f"measurement step {step} is beyond the signed 64-bit integers "
+                             "the store keeps")
+        out[step] = Measurement(step, float(m.value), float(m.time))
     return dict(sorted(out.items()))

@@ -20,6 +20,7 @@ import pathlib
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -127,17 +128,22 @@ def _same_value(a: float, b: float) -> bool:
 
 
 class SqliteStore(Store):
-    """``Store`` over one SQLite file (or ``":memory:"``, private to this instance)."""
+    """``Store`` over one SQLite file (or ``":memory:"``, private to this instance);
+    ``readonly``: an existing file, opened for reading only (writes raise ``StoreError``)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
         raw = os.fspath(path)
         self._memory = raw == MEMORY
         self.path: pathlib.Path | str = raw if self._memory else pathlib.Path(raw).expanduser()
+        self.readonly = readonly and not self._memory
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._closed = False
-        created = False if self._memory else self._prepare_file()
+        if self.readonly and not os.path.isfile(self.path):
+            raise StoreError(f"no store at {self.path}: no job was submitted with it (did you "
+                             "mean another --store?)")
+        created = False if self._memory or self.readonly else self._prepare_file()
         self._conn = self._connect(created)
 
     def __repr__(self) -> str:
@@ -168,6 +174,8 @@ class SqliteStore(Store):
             raise StoreError(f"cannot create store {self.path}: {e}") from e
 
     def _connect(self, created: bool = False) -> sqlite3.Connection:
+        if self.readonly:
+            return self._connect_readonly()
         target = self.path if self._memory else str(self.path)
         try:
             conn = sqlite3.connect(
@@ -204,6 +212,40 @@ class SqliteStore(Store):
                 with contextlib.suppress(OSError):
                     os.chmod(f"{self.path}{suffix}", 0o600)
         return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. Where the WAL's shared-memory file cannot be made (a
+        read-only mount), the file is read as immutable: nobody can be writing it there."""
+        uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        for target in (uri, uri + "&immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S,
+                                       isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.OperationalError as e:
+                if conn is not None:
+                    conn.close()
+                if "unable to open" in str(e) and "immutable" not in target:
+                    continue
+                raise StoreError(f"cannot open store {self.path}: {e}") from e
+            except sqlite3.DatabaseError as e:
+                conn.close()  # type: ignore[union-attr]
+                raise StoreError(f"cannot open store {self.path}: {e} (is it an SQLite file "
+                                 "written by tf_hptune?)") from e
+            if version != SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(f"{self.path} is not a tf_hptune store this version reads "
+                                 f"(schema version {version})")
+            try:
+                self._check_application_id(conn)
+            except StoreError:
+                conn.close()
+                raise
+            return conn
+        raise AssertionError("unreachable")
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch to WAL (persistent in the file). Setting it does not always wait on the busy

@@ -31,6 +31,7 @@ from typing import Any
 
 from tf_hptune.channel import CONTROL_DIR_NAME
 from tf_hptune.context import warn_once
+from tf_hptune.files import write_private
 from tf_hptune.spec import StudySpec
 from tf_hptune.spec.model import ParameterSpec, ParamType
 from tf_hptune.store import State, TrialRecord
@@ -42,7 +43,6 @@ METRIC_FILE = "events.out.tfevents.tf_hptune.metric"
 METRIC_GROUP = CONTROL_DIR_NAME
 # A parameter name holds no whitespace (it becomes a flag), so this column never collides.
 STOPPED_EARLY = "stopped early"
-_TMP = ".tf_hptune-hparams.tmp"  # no "tfevents" in it: TensorBoard never reads a partial file
 
 
 @functools.cache
@@ -188,14 +188,10 @@ def _status(api: Any, state: State) -> int:
 
 
 def _write(path: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` at once (readers never see part of it); private files."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    tmp = os.path.join(directory, _TMP)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """Replace ``path`` by ``data`` at once (readers never see part of it), never through a
+    link; private files. (The directories are the job's and the trial's own.)"""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_private(path, data)
 
 
 __all__ = ["EXPERIMENT_FILE", "METRIC_FILE", "METRIC_GROUP", "SESSION_FILE", "STOPPED_EARLY",
