@@ -67,7 +67,7 @@ def test_the_trial_sees_its_argv_env_and_path_and_this_process_gets_them_back(
     start_line = seen(tmp_path)[0]
     assert start_line["start"] == "1"
     assert start_line["argv"] == ["--mode", "ok", "--job-dir", str(tmp_path / "job" / "1"),
-                                  "--a", "7"]
+                                  "--a=7"]
     assert start_line["path0"] == str(package.parent)
     assert sys.argv == argv and sys.path == path and "CLOUD_ML_TRIAL_ID" not in os.environ
     assert not isinstance(sys.stdout, inprocess._Router)
