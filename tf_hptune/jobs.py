@@ -7,6 +7,7 @@ background tuner, signalling it, and ending the trials of a job whose tuner is g
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -20,8 +21,23 @@ from typing import Any
 from tf_hptune import runtime
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialPaths
 from tf_hptune.errors import UsageError
-from tf_hptune.launch import LaunchConfig, LocalLauncher, build_request, make_private_dir
+from tf_hptune.launch import (
+    LaunchConfig,
+    Launcher,
+    LocalLauncher,
+    build_request,
+    make_private_dir,
+)
 from tf_hptune.launch.local import pid_alive
+from tf_hptune.resources import (
+    Gpus,
+    ResourcePool,
+    ResourceSettings,
+    cpu_cores,
+    discover_gpus,
+    plan_cluster,
+    plan_pool,
+)
 from tf_hptune.results import job_resource
 from tf_hptune.spec import StudySpec, load_spec
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name
@@ -63,9 +79,10 @@ def launch_config(
     gcs_root: str | None = None,
 ) -> LaunchConfig:
     """How the job's trials start. Flags win over the config's ``trainingInput``
-    (``pythonModule``, ``jobDir``, ``args``, ``gcsRoot``; ``runtimeVersion`` is read from it,
-    the CLI's flag having been put there); a gs:// job dir is mapped under the gcs root. What
-    is missing or wrong is a ``UsageError`` naming the flag."""
+    (``pythonModule``, ``jobDir``, ``args``, ``gcsRoot``; ``runtimeVersion``, the resource
+    settings and the executor are read from it, the CLI's flags having been put there); a
+    gs:// job dir is mapped under the gcs root. What is missing or wrong is a ``UsageError``
+    naming the flag."""
     module = module or training_input.get("pythonModule")
     job_dir = job_dir or training_input.get("jobDir")
     args = list(user_args) if user_args else list(training_input.get("args") or [])
@@ -85,10 +102,16 @@ def launch_config(
         job_dir = runtime.local_job_dir(str(job_dir), gcs_root)
     except runtime.GcsPathError as e:
         raise UsageError(f"--job-dir {e}") from None
+    executor = training_input.get("executor") or "local"
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--executor ray needs Ray: pip install 'tf-hptune[ray]'")
     launch = LaunchConfig(module=str(module), package_path=str(package.resolve()),
                           job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args),
                           runtime_version=None if version is None else str(version),
-                          gcs_root=gcs_root)
+                          gcs_root=gcs_root,
+                          resources=ResourceSettings.from_config(training_input),
+                          executor=executor, ray_address=training_input.get("rayAddress"),
+                          retry_lost=bool(training_input.get("retryLostTrials", False)))
     _check_module(launch)
     return launch
 
@@ -117,6 +140,10 @@ def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
            seed: int | None = None) -> Study:
     """Record a new job (nothing runs); everything is validated first."""
     check_job_name(name)
+    # settings this machine cannot meet fail before the job exists (a Ray cluster's
+    # resources are known only when the job runs)
+    if launch.executor == "local":
+        _local_pool(launch, spec.max_parallel_trials)
     return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
 
 
@@ -149,13 +176,43 @@ def run(
     if tuner_alive(job):
         raise UsageError(f"job {name!r} is still run by tuner process {job.tuner_pid}")
     study = Study.load(store, name, seed=options.seed)
-    tuner = Tuner(study, launch or LaunchConfig.from_dict(job.launch),
+    launch = launch or LaunchConfig.from_dict(job.launch)
+    launcher, pool = executor(launch, study.spec.max_parallel_trials)
+    tuner = Tuner(study, launch, launcher=launcher, pool=pool,
                   poll_interval=options.poll_interval, grace=options.grace,
                   trial_timeout=options.trial_timeout, on_progress=on_progress, on_poll=on_poll,
                   on_trial_end=on_trial_end)
     tuner.install_signal_handlers()
-    tuner.run()
+    try:
+        tuner.run()
+    finally:
+        launcher.close()
     return study
+
+
+def executor(launch: LaunchConfig, parallel: int) -> tuple[Launcher, ResourcePool]:
+    """The launcher of ``launch.executor`` and the pool of resources its trials share: this
+    machine's GPUs (``--gpus``, else discovered) and cores, or what Ray's cluster offers. A
+    setting that cannot be met is a ``UsageError``."""
+    if launch.executor != "ray":
+        return LocalLauncher(launch.python), _local_pool(launch, parallel)
+    from tf_hptune.launch.ray import RayLauncher
+
+    launcher = RayLauncher(address=launch.ray_address, retry_lost=launch.retry_lost)
+    try:
+        return launcher, plan_cluster(launch.resources, parallel, launcher.cluster_gpus())
+    except ValueError as e:
+        launcher.close()
+        raise UsageError(str(e)) from None
+
+
+def _local_pool(launch: LaunchConfig, parallel: int) -> ResourcePool:
+    settings = launch.resources
+    gpus = discover_gpus() if settings.gpus is None else Gpus(settings.gpus)
+    try:
+        return plan_pool(settings, parallel, gpus, cpu_cores())
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 resume = run
@@ -248,6 +305,6 @@ def list_jobs(store: Store, states: Collection[State] = (), name_prefix: str = "
             if (not states or j.state in states) and j.name.startswith(name_prefix)]
 
 
-__all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "launch_config",
+__all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "executor", "launch_config",
            "list_jobs", "plot", "resume", "run", "start_background", "submit", "summarize",
            "tuner_alive"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import os
 import signal
 import time
@@ -31,6 +32,8 @@ from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
 from tf_hptune.views.tensorboard import HParamsWriter
+
+log = logging.getLogger("tf_hptune")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ class Tuner:
     def _run(self) -> State:
         claim_job_dir(self.launch.job_dir, self.study.name)
         self.study.attach_tuner(self.launch.to_dict())
+        for note in self.pool.notes:
+            log.warning("tf_hptune: %s", note)
         self._take_over_leftovers()
         hparams = HParamsWriter(self.launch.job_dir, self.study.spec, self.study.name)
         while True:
@@ -209,17 +214,19 @@ class Tuner:
             if t.state is State.QUEUED:
                 self._start(t)
                 continue
-            request = self._request(t, Resources())
+            # an adopted trial holds a share; which one it runs on is not known again
+            request = self._request(t, self.pool.acquire(t.trial_id) or Resources())
             handle = self.launcher.adopt(request, t.pid) if t.pid else None
             if handle is not None:
                 self._track(t.trial_id, handle, request)
             else:
+                self.pool.release(t.trial_id)
                 why = ("its process was gone when the tuner restarted" if t.pid else
                        "the tuner stopped while starting it")
                 self.study.fail(t.trial_id, why, log_tail=log_tail(request.paths))
 
     def _launch_free_slots(self) -> None:
-        free = self.study.spec.max_parallel_trials - len(self._running)
+        free = min(self.study.spec.max_parallel_trials - len(self._running), self.pool.free)
         if free <= 0 or self._no_more_trials():
             return
         new = self.study.suggest(free)
@@ -234,7 +241,7 @@ class Tuner:
 
     def _start(self, trial: TrialRecord) -> None:
         resources = self.pool.acquire(trial.trial_id)
-        assert resources is not None  # the empty pool never runs out
+        assert resources is not None  # trials are made only for free shares
         request = self._request(trial, resources)
         # PREPARING marks the attempt, so that a tuner killed during the start never runs
         # the trial a second time after a restart.
@@ -315,6 +322,8 @@ class Tuner:
             self.study.fail(tid, run.reason or "timed out", log_tail=tail)
         elif run.phase is Phase.STOPPED and (code != 0 or run.channel.acknowledged_stop()):
             self.study.complete(tid, stopped_early=True, reason=run.reason, log_tail=tail)
+        elif run.handle.lost:
+            self.study.fail(tid, run.handle.lost, log_tail=tail)
         elif code not in (0, UNKNOWN_EXIT):
             self.study.fail(tid, _describe_exit(code, tail), log_tail=tail)
         elif not trial.measurements:

@@ -14,7 +14,7 @@ from tf_hptune import runtime
 from tf_hptune.channel import TrialPaths
 from tf_hptune.launch.base import TrialRequest
 from tf_hptune.observe import HOOK_DIR
-from tf_hptune.resources import Resources
+from tf_hptune.resources import Resources, ResourceSettings
 from tf_hptune.spec.model import StudySpec
 
 
@@ -29,6 +29,10 @@ class LaunchConfig:
     python: str = field(default_factory=lambda: sys.executable)
     runtime_version: str | None = None  # a 1.x version runs the trials in the 1.x mode
     gcs_root: str | None = None  # where gs://BUCKET/path is, as gcs_root/BUCKET/path
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    executor: str = "local"  # or "ray": tf_hptune.launch.ray
+    ray_address: str | None = None  # None: a local Ray started for the job
+    retry_lost: bool = False  # start a trial once more when its Ray node or worker is lost
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,10 @@ class LaunchConfig:
             "python": self.python,
             "runtime_version": self.runtime_version,
             "gcs_root": self.gcs_root,
+            "resources": self.resources.to_dict(),
+            "executor": self.executor,
+            "ray_address": self.ray_address,
+            "retry_lost": self.retry_lost,
         }
 
     @classmethod
@@ -51,6 +59,10 @@ class LaunchConfig:
             python=d.get("python") or sys.executable,
             runtime_version=d.get("runtime_version"),
             gcs_root=d.get("gcs_root"),
+            resources=ResourceSettings.from_dict(d.get("resources") or {}),
+            executor=d.get("executor") or "local",
+            ray_address=d.get("ray_address"),
+            retry_lost=bool(d.get("retry_lost", False)),
         )
 
     @property
