@@ -116,8 +116,9 @@ _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z/_.-]+")
 
 def parse_gpus(value: Any) -> tuple[str, ...]:
     """GPU ids from ``N`` (a count: GPUs 0 to N-1; 0 means none) or a list of ids (a
-    comma-separated string such as ``"1,3"`` or ``"2,"``, or a YAML list; an id is an index or
-    a ``GPU-``/``MIG-`` UUID). Raises ``ValueError`` saying what is wrong."""
+    comma-separated string such as ``"1,3"`` or ``"2,"``, or a YAML list, empty for none; an
+    id is an index or a ``GPU-``/``MIG-`` UUID). Raises ``ValueError`` saying what is
+    wrong."""
     if isinstance(value, bool):
         raise ValueError("must be a GPU count or a list of GPU ids")
     if isinstance(value, int):
@@ -145,7 +146,7 @@ def parse_gpus(value: Any) -> tuple[str, ...]:
         if text in ids:
             raise ValueError(f"GPU {text} is listed twice")
         ids.append(text)
-    if not ids:
+    if not ids and isinstance(value, str):
         raise ValueError("lists no GPU (use 0 for none)")
     return tuple(ids)
 
