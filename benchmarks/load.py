@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tf_hptune.ahead import SuggestAhead  # noqa: E402
 from tf_hptune.launch import LaunchConfig  # noqa: E402
 from tf_hptune.store import State, open_store  # noqa: E402
 from tf_hptune.study import Study  # noqa: E402
@@ -56,7 +57,11 @@ def main() -> None:
     p.add_argument("--parallel", type=int, default=32)
     p.add_argument("--trial-seconds", type=float, default=0.5)
     p.add_argument("--algorithm", default="ALGORITHM_UNSPECIFIED")
+    p.add_argument("--no-ahead", action="store_true",
+                   help="ask the designer only when slots free up (the tuner before issue 15)")
     args = p.parse_args()
+    if args.no_ahead:
+        SuggestAhead.prefetch = lambda self: None  # type: ignore[method-assign]
 
     with tempfile.TemporaryDirectory() as tmp:
         pkg = Path(tmp) / "fast" / "trainer"

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tf_hptune.ahead import SuggestAhead
 from tf_hptune.channel import CONTROL_DIR_NAME, TrialChannel, TrialPaths
 from tf_hptune.errors import LaunchError, StoreError, TfHptuneError
 from tf_hptune.launch import (
@@ -127,6 +128,7 @@ class Tuner:
         self.on_poll = on_poll
         self.on_trial_end = on_trial_end
         self._running: dict[str, _Running] = {}
+        self._ahead = SuggestAhead(study, study.spec.max_parallel_trials)
         self._cancel = False
         self._force = False
         self._exhausted = False
@@ -157,6 +159,8 @@ class Tuner:
                 f"{e}. Trials still running go on; `tf-hptune jobs resume {self.study.name}` "
                 "continues the job once the store can be written"
             ) from e
+        finally:
+            self._ahead.close()
 
     def _run(self) -> State:
         claim_job_dir(self.launch.job_dir, self.study.name)
@@ -227,13 +231,15 @@ class Tuner:
 
     def _launch_free_slots(self) -> None:
         free = min(self.study.spec.max_parallel_trials - len(self._running), self.pool.free)
-        if free <= 0 or self._no_more_trials():
+        if self._no_more_trials():
             return
-        new = self.study.suggest(free)
-        if not new:
-            self._exhausted = True
-        for trial in new:
-            self._start(trial)
+        if free > 0:
+            new = self._ahead.take(free)
+            if not new:
+                self._exhausted = True
+            for trial in new:
+                self._start(trial)
+        self._ahead.prefetch()  # the next points, while these trials run
 
     def _request(self, trial: TrialRecord, resources: Resources) -> TrialRequest:
         return build_request(self.study.name, trial.trial_id, trial.params, self.study.spec,

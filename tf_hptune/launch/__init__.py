@@ -1,9 +1,9 @@
-"""Launchers: local subprocesses today; in-process and Ray beside them later."""
+"""Launchers: local subprocesses (``local``) and Ray tasks (``ray``, imported when used)."""
 from __future__ import annotations
 
 from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
 from tf_hptune.launch.local import LocalHandle, LocalLauncher, make_private_dir, pid_alive
-from tf_hptune.launch.request import LaunchConfig, build_request, tf_config
+from tf_hptune.launch.request import LaunchConfig, build_request, relocate, tf_config
 
 __all__ = [
     "UNKNOWN_EXIT",
@@ -16,5 +16,6 @@ __all__ = [
     "build_request",
     "make_private_dir",
     "pid_alive",
+    "relocate",
     "tf_config",
 ]

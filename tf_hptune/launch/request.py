@@ -1,6 +1,7 @@
 """A trial's request: its command and environment, exactly as the service built them (CMLE.md)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -89,6 +90,12 @@ def tf_config(spec: StudySpec, launch: LaunchConfig, trial_id: str) -> dict[str,
     }
 
 
+def _pythonpath(cwd: str) -> str:
+    """tf_hptune.observe's hook first (it records where the trial writes summaries), then the
+    trainer's package and this process's own path."""
+    return os.pathsep.join(p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p)
+
+
 def build_request(
     job_name: str,
     trial_id: str,
@@ -110,13 +117,24 @@ def build_request(
         "TF_HPTUNE_CONTROL_DIR": str(paths.control_dir),
         "TF_HPTUNE_PARAMS": json.dumps(dict(params)),
         "TF_HPTUNE_GOAL": spec.goal.value,
-        # tf_hptune.observe's hook first: it records where the trial writes summaries
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p
-        ),
+        "PYTHONPATH": _pythonpath(cwd),
         "PYTHONUNBUFFERED": "1",
         **runtime.trial_env(launch.runtime_version, launch.gcs_root),
     }
     ordered = {p.name: params[p.name] for p in spec.params}
     return TrialRequest(job_name, trial_id, launch.module, launch.user_args, ordered, env, cwd,
                         paths, resources or Resources())
+
+
+def relocate(request: TrialRequest, job_root: str | os.PathLike[str], cwd: str) -> TrialRequest:
+    """The same trial on the machine that calls this, its files under ``job_root`` (as under
+    the job dir) and its package's parent at ``cwd``: the paths in its environment and argv
+    follow, ``PYTHONPATH`` and ``TF_CONFIG``'s port are this machine's."""
+    paths = TrialPaths.for_trial(job_root, request.trial_id)
+    env = dict(request.env)
+    config = json.loads(env["TF_CONFIG"])
+    config["cluster"] = {"master": [f"localhost:{_free_port()}"]}
+    config["job"]["jobDir"] = str(job_root)
+    env.update(TF_CONFIG=json.dumps(config), CLOUD_ML_HP_METRIC_FILE=str(paths.metric_file),
+               TF_HPTUNE_CONTROL_DIR=str(paths.control_dir), PYTHONPATH=_pythonpath(cwd))
+    return dataclasses.replace(request, env=env, cwd=cwd, paths=paths)
