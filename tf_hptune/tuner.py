@@ -328,8 +328,8 @@ class Tuner:
             self.study.fail(tid, run.reason or "timed out", log_tail=tail)
         elif run.phase is Phase.STOPPED and (code != 0 or run.channel.acknowledged_stop()):
             self.study.complete(tid, stopped_early=True, reason=run.reason, log_tail=tail)
-        elif run.handle.lost:
-            self.study.fail(tid, run.handle.lost, log_tail=tail)
+        elif run.handle.failure:
+            self.study.fail(tid, run.handle.failure, log_tail=tail)
         elif code not in (0, UNKNOWN_EXIT):
             self.study.fail(tid, _describe_exit(code, tail), log_tail=tail)
         elif not trial.measurements:

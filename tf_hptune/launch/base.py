@@ -41,13 +41,13 @@ restart): its success is judged by its metric alone."""
 @dataclass
 class TrialHandle:
     """A started (or adopted) trial. Each launcher has its own subclass; ``pid`` is the process
-    the store records, where there is one. ``lost`` says why, when the launcher lost the trial
-    (its machine or worker died): the trial then FAILED with that reason, whatever its exit
-    code."""
+    the store records, where there is one. ``failure`` says why, when the launcher knows the
+    trial failed for a reason of its own (its machine or worker was lost, its node could not
+    start it): the trial then FAILED with that reason, whatever its exit code."""
 
     trial_id: str
     pid: int | None = None
-    lost: str | None = None
+    failure: str | None = None
 
 
 class Launcher(abc.ABC):
