@@ -19,7 +19,8 @@ setup(
         # The Makefile installs tensorflow-cpu (or tensorflow[and-cuda]) itself; this extra is for
         # `pip install tf-hptune[tf]`.
         "tf": TF,
-        "ray": ["ray[default]>=2.9"],
+        # Ray 2.60 accepts the protobuf<5 that TensorFlow 2.15 needs: the two install together
+        "ray": ["ray[default]>=2.60,<3", "protobuf<5"],
         "plot": ["matplotlib>=3.7"],  # tf_hptune.views.plot, `jobs plot`
         "tensorboard": ["tensorboard>=2.15"],  # the HParams data every job writes
         "test": ["pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90"],

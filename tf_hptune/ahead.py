@@ -29,6 +29,11 @@ from tf_hptune.trial import Trial
 FAST_SECONDS = 0.01  # a designer this quick is asked when needed
 
 
+def stale_after(parallel: int) -> int:
+    """How many trials may end between a point's computation and its use."""
+    return parallel // 4
+
+
 @dataclass(frozen=True)
 class _Point:
     params: dict[str, Any]
@@ -50,7 +55,7 @@ class SuggestAhead:
 
     def __init__(self, study: Study, parallel: int) -> None:
         self.study = study
-        self.stale_after = parallel // 4  # trials that may end between a point's view and use
+        self.stale_after = stale_after(parallel)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tf_hptune-designer")
         self._ready: list[_Point] = []
         self._batch: _Batch | None = None
@@ -138,4 +143,4 @@ class SuggestAhead:
         self._worker.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["SuggestAhead"]
+__all__ = ["SuggestAhead", "stale_after"]
