@@ -64,7 +64,7 @@ def settle(ahead):
 
 
 def test_points_computed_ahead_are_used_while_fresh():
-    study, designer, ahead = make(8)  # stale after 2 ended trials
+    study, designer, ahead = make(16)  # stale after 2 ended trials
     first = ahead.take(8)
     assert len(first) == 8
     assert designer.calls[-1][3].startswith("tf_hptune-designer")  # never the Tuner's thread
@@ -79,10 +79,10 @@ def test_points_computed_ahead_are_used_while_fresh():
 
 
 def test_points_are_computed_again_once_too_many_trials_ended_since():
-    study, designer, ahead = make(8)
+    study, designer, ahead = make(16)
     first = ahead.take(8)
     settle(ahead)
-    finish(study, first[:3])  # 3 > 8 // 4 ended since that computation began
+    finish(study, first[:3])  # 3 > 16 // 8 ended since that computation began
     [trial] = ahead.take(1)
     completed, running, count, _ = designer.calls[-1]
     assert completed == {0, 1, 2} and count == 1  # every result in hand
@@ -92,7 +92,7 @@ def test_points_are_computed_again_once_too_many_trials_ended_since():
 
 
 def test_a_batch_computed_ahead_keeps_clear_of_the_points_ready():
-    study, designer, ahead = make(16)  # stale after 4
+    study, designer, ahead = make(32)  # stale after 4
     ahead.take(16)
     settle(ahead)  # 2 ready
     finish(study, study.trials[:1])
@@ -103,7 +103,7 @@ def test_a_batch_computed_ahead_keeps_clear_of_the_points_ready():
     ahead.close()
 
 
-@pytest.mark.parametrize("parallel, delay", [(3, 0.03), (8, 0.0)])
+@pytest.mark.parametrize("parallel, delay", [(7, 0.03), (16, 0.0)])
 def test_few_parallel_trials_or_a_fast_designer_are_asked_when_slots_free(parallel, delay):
     study, designer, ahead = make(parallel, delay=delay)
     ahead.take(parallel)
@@ -116,7 +116,7 @@ def test_few_parallel_trials_or_a_fast_designer_are_asked_when_slots_free(parall
 
 
 def test_a_designers_error_reaches_the_tuner():
-    study, designer, ahead = make(8)
+    study, designer, ahead = make(16)
     ahead.take(8)
     designer.fail = True
     settle(ahead)
@@ -127,10 +127,10 @@ def test_a_designers_error_reaches_the_tuner():
 
 
 def test_never_more_than_max_trials():
-    study = Study.create(make_spec(PARAMS, maxTrials=10, maxParallelTrials=8,
+    study = Study.create(make_spec(PARAMS, maxTrials=10, maxParallelTrials=16,
                                    goal="MINIMIZE"),
                          designer=lambda s, g, seed: Recording(s, g, seed))
-    ahead = SuggestAhead(study, 8)
+    ahead = SuggestAhead(study, 16)
     ahead.take(8)
     settle(ahead)
     finish(study, study.trials[:2])

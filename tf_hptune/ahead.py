@@ -7,10 +7,11 @@ trial, in the Tuner's thread.
 
 A point computed ahead did not see the trials that ended after its computation began: they
 were running then (so it kept away from them), as if the job ran that many more trials in
-parallel. It is used only while at most ``parallel // 4`` trials have ended since (a quarter of
-``maxParallelTrials``); older ones are dropped and computed again. So a job of fewer than 4
+parallel. It is used only while at most ``parallel // 8`` trials have ended since (an eighth
+of ``maxParallelTrials``); older ones are dropped and computed again. So a job of fewer than 8
 parallel trials always decides with every result in hand, and a designer that answers in under
-10 ms is simply asked when slots free up, as before.
+10 ms is simply asked when slots free up, as before. (A quarter cost quality at 5 parallel
+trials: ``benchmarks/RESULTS.md``.)
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ FAST_SECONDS = 0.01  # a designer this quick is asked when needed
 
 def stale_after(parallel: int) -> int:
     """How many trials may end between a point's computation and its use."""
-    return parallel // 4
+    return parallel // 8
 
 
 @dataclass(frozen=True)

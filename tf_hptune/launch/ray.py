@@ -183,7 +183,9 @@ def run_trial(request: TrialRequest, package: tuple[str, Any], mailbox: Any, key
     node_root = Path(root or Path(tempfile.gettempdir()) / "tf_hptune_ray")
     make_private_dir(node_root)
     cwd = _unpack(package, node_root)
-    job_root = node_root / key.replace("/", "_")
+    # one directory per job (its job dir's digest: names repeat across stores) and attempt
+    where = hashlib.sha256(str(request.paths.job_dir.parent).encode()).hexdigest()[:10]
+    job_root = node_root / f"{request.job_name}-{where}-{key.rsplit('/', 1)[1]}"
     request = relocate(request, job_root, cwd)
     local = LocalLauncher(sys.executable)
     handle = local.start(request)
