@@ -26,6 +26,8 @@ setup(
         "tf": TF,
         "tf215": TF215,
         "notebook": NOTEBOOK,
+        # Ray 2.60 accepts the protobuf<5 that TensorFlow 2.15 needs: the two install together
+        "ray": ["ray[default]>=2.60,<3", "protobuf<5"],
         "plot": ["matplotlib>=3.7"],  # tf_hptune.views.plot, `jobs plot`
         "tensorboard": ["tensorboard>=2.15"],  # the HParams data every job writes
         "ray": ["ray[default]>=2.9"],

@@ -1,12 +1,14 @@
 """Load benchmark: the tuner's own overhead with many short trials of a fast fake trainer.
 
     .venv/bin/python benchmarks/load.py [--trials 2000] [--parallel 32] [--trial-seconds 0.5]
+        [--trial-jitter 0.5] [--no-ahead]
 
 Each trial sleeps ``--trial-seconds`` and reports one value through the hypertune file. The
 tuner's overhead is the time a slot stands idle between one trial ending and the next one
 starting in it: the slots' idle time until the last trial started, divided by the number of
 refills (trials after the first wave). It is then expressed as a share of wall time for
-10-second trials, ``overhead / (10 + overhead)``. Also printed: the tuner's CPU time per trial,
+10-second trials, ``overhead / (10 + overhead)`` (measured directly with
+``--trial-seconds 10``). Also printed: the tuner's CPU time per trial,
 the store's size, and suggestion time over the run.
 """
 from __future__ import annotations
@@ -23,14 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tf_hptune.ahead import SuggestAhead  # noqa: E402
 from tf_hptune.launch import LaunchConfig  # noqa: E402
 from tf_hptune.store import State, open_store  # noqa: E402
 from tf_hptune.study import Study  # noqa: E402
 from tf_hptune.tuner import Tuner  # noqa: E402
 
 TRAINER = """\
-import json, os, sys, time
-time.sleep(float(sys.argv[sys.argv.index('--seconds') + 1]))
+import json, os, random, sys, time
+seconds = float(sys.argv[sys.argv.index('--seconds') + 1])
+jitter = float(sys.argv[sys.argv.index('--jitter') + 1])
+time.sleep(seconds * (1 + jitter * (2 * random.random() - 1)))
 x = float(next(a for a in sys.argv if a.startswith('--x=')).split('=', 1)[1])
 with open(os.environ['CLOUD_ML_HP_METRIC_FILE'], 'a') as f:
     f.write(json.dumps({'global_step': '1', 'loss': str((x - 0.3) ** 2)}) + '\\n')
@@ -55,8 +60,15 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=2000)
     p.add_argument("--parallel", type=int, default=32)
     p.add_argument("--trial-seconds", type=float, default=0.5)
+    p.add_argument("--trial-jitter", type=float, default=0.0,
+                   help="each trial sleeps its seconds times 1 +- this (uniform), so that trials "
+                        "do not end in waves")
     p.add_argument("--algorithm", default="ALGORITHM_UNSPECIFIED")
+    p.add_argument("--no-ahead", action="store_true",
+                   help="ask the designer only when slots free up (the tuner before issue 15)")
     args = p.parse_args()
+    if args.no_ahead:
+        SuggestAhead.prefetch = lambda self: None  # type: ignore[method-assign]
 
     with tempfile.TemporaryDirectory() as tmp:
         pkg = Path(tmp) / "fast" / "trainer"
@@ -78,7 +90,8 @@ def main() -> None:
 
         study.designer.suggest = timed_suggest  # type: ignore[method-assign]
         launch = LaunchConfig("trainer.task", str(pkg), str(Path(tmp) / "out"),
-                              user_args=("--seconds", str(args.trial_seconds)))
+                              user_args=("--seconds", str(args.trial_seconds),
+                                         "--jitter", str(args.trial_jitter)))
         done = [0]
 
         def progress(pr) -> None:
@@ -107,7 +120,9 @@ def main() -> None:
 
     rows = [
         ("trials / parallel", f"{n} / {args.parallel}"),
-        ("trial sleep", f"{args.trial_seconds:g} s"),
+        ("trial sleep", f"{args.trial_seconds:g} s"
+                        + (f" +- {100 * args.trial_jitter:g} %" if args.trial_jitter else "")),
+        ("suggestions", "when slots free up" if args.no_ahead else "computed ahead"),
         ("wall time", f"{wall:.1f} s"),
         ("mean trial run time (process start to reaped)", f"{busy / n:.3f} s"),
         ("idle slot time per trial (tuner overhead)", f"{overhead * 1000:.0f} ms"),

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/optimizers.py [--quick] [--seeds N] [--functions a,b]
         [--budget 40x5,100x1] [--optimizers ...] [--timing] [--workers 2] [--json PATH]
     .venv/bin/python benchmarks/optimizers.py --report PATH   # the tables of a saved run
+    .venv/bin/python benchmarks/optimizers.py --async --budget 40x5,64x16   # points ahead
 
 Every optimizer runs through the same ask/tell loop: ask a batch, evaluate it, tell the
 values, until the budget is spent (``40x5``: 40 trials in batches of 5; ``100x1``: 100, one at
@@ -11,6 +12,8 @@ value, minus the global minimum. Printed: median final regret per function and o
 the average rank (the mean over functions and seeds of each optimizer's rank among the
 optimizers on that run, ties shared). ``--timing`` instead measures the time of one suggestion
 (ask and tell) at 40, 100 and 200 trials of history (and 1,000 for ours) on Hartmann-6.
+``--async`` runs ours as the Tuner does, refilling each slot as its trial ends, with every
+result known against the results that points computed ahead may miss, paired by seed.
 The comparison libraries are in ``benchmarks/requirements.txt``, not the package's deps.
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from functions import Function, suite  # noqa: E402
 
+from tf_hptune.ahead import stale_after  # noqa: E402
 from tf_hptune.algorithms import BayesianDesigner, RandomDesigner  # noqa: E402
 from tf_hptune.space import SearchSpace  # noqa: E402
 from tf_hptune.spec import load_spec  # noqa: E402
@@ -271,6 +275,71 @@ def run(function: Function, optimizer: str, seed: int, total: int, batch: int
             "budget": f"{total}x{batch}", "regret": regret, "ask_seconds": ask_seconds}
 
 
+def run_async(function: Function, mode: str, seed: int, total: int, parallel: int
+              ) -> dict[str, Any]:
+    """One run of the default designer as the Tuner drives it: ``parallel`` trials at once,
+    each slot refilled as its trial ends (durations drawn around one unit of time). ``sync``:
+    each refill knows every result so far; ``ahead``: each refill misses the results of the
+    last ``stale_after(parallel)`` trials to end (counted as running), the most a point
+    computed ahead may miss (``tf_hptune.ahead``)."""
+    spec = load_spec({"hyperparameters": {"params": function.params, "goal": "MINIMIZE"}})
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed)
+    noise = np.random.default_rng(seed + 10_000)
+    durations = np.random.default_rng(seed + 20_000)
+    missed = stale_after(parallel) if mode == "ahead" else 0
+    ended: list[tuple[Point, float, float]] = []  # (point, observed, true), in order of ending
+    running: list[tuple[float, Point]] = []  # (end time, point)
+    now = 0.0
+
+    def ask(count: int) -> list[Point]:
+        known, late = ended[:len(ended) - missed], ended[len(ended) - missed:]
+        designer.update([Trial(str(i), p, value=o) for i, (p, o, _) in enumerate(known)],
+                        [Trial(f"r{i}", p) for i, p in enumerate(
+                            [p for _, p in running] + [p for p, _, _ in late])])
+        return designer.suggest(count)
+
+    started = 0
+    for point in ask(min(parallel, total)):
+        running.append((now + float(durations.lognormal(0.0, 0.3)), point))
+        started += 1
+    while running:
+        running.sort(key=lambda r: r[0])
+        now, point = running.pop(0)
+        value = function.objective(point)
+        ended.append((point, value + function.noise * noise.standard_normal(), value))
+        if started < total:
+            for new in ask(1):
+                running.append((now + float(durations.lognormal(0.0, 0.3)), new))
+                started += 1
+    observed = [o for _, o, _ in ended]
+    regret = max(ended[int(np.argmin(observed))][2] - function.optimum, 0.0)
+    return {"function": function.name, "optimizer": f"ours-{mode}", "seed": seed,
+            "budget": f"{total}x{parallel}", "regret": regret, "ask_seconds": []}
+
+
+def paired(results: list[dict[str, Any]], a: str, b: str) -> str:
+    """``b`` against ``a`` on the same (function, seed, budget) runs: wins, losses, the
+    Wilcoxon signed-rank test on log regret and the geometric mean of the regret ratio."""
+    from scipy.stats import wilcoxon
+
+    lines = []
+    for budget in sorted({r["budget"] for r in results}):
+        table = {(r["function"], r["seed"], r["optimizer"]): r["regret"] for r in results
+                 if r["budget"] == budget}
+        pairs = [(table[f, s, a], table[f, s, b]) for (f, s, o) in table
+                 if o == a and (f, s, b) in table]
+        if not pairs:
+            continue
+        floor = 1e-12  # a regret of 0 (the optimum found) compared on a log scale
+        logs = np.array([math.log(max(y, floor)) - math.log(max(x, floor)) for x, y in pairs])
+        better, worse = int((logs < 0).sum()), int((logs > 0).sum())
+        p = wilcoxon(logs).pvalue if better + worse else 1.0
+        lines.append(f"{budget}: {b} against {a} over {len(pairs)} paired runs: better in "
+                     f"{better}, worse in {worse}, Wilcoxon signed-rank on log regret p = "
+                     f"{p:.2f}, geometric mean of the regret ratio {math.exp(logs.mean()):.2f}")
+    return "\n".join(lines)
+
+
 def _limit_threads() -> None:
     """One BLAS / torch thread per worker process: the pool supplies the parallelism."""
     warnings.filterwarnings("ignore")
@@ -289,7 +358,12 @@ def _limit_threads() -> None:
 def _task(args: tuple[str, str, int, int, int]) -> dict[str, Any]:
     name, optimizer, seed, total, batch = args
     function = {f.name: f for f in suite()}[name]
+    if optimizer in ASYNC_MODES:
+        return run_async(function, optimizer.removeprefix("ours-"), seed, total, batch)
     return run(function, optimizer, seed, total, batch)
+
+
+ASYNC_MODES = ("ours-sync", "ours-ahead")
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -378,15 +452,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timing", action="store_true", help="measure suggestion times only")
+    parser.add_argument("--async", dest="run_async", action="store_true",
+                        help="ours as the Tuner drives it, BATCH trials at once, each slot "
+                             "refilled as its trial ends: every result known (ours-sync) "
+                             "against the results points computed ahead may miss (ours-ahead)")
     parser.add_argument("--json", default="",
                         help="append each run's result to this JSON-lines file as it ends")
     parser.add_argument("--report", default="",
                         help="print the report of a JSON-lines file of results and exit")
     args = parser.parse_args(argv)
-    optimizers = args.optimizers.split(",")
+    optimizers = list(ASYNC_MODES) if args.run_async else args.optimizers.split(",")
     if args.report:
         with open(args.report, encoding="utf-8") as f:
-            print(report([json.loads(line) for line in f if line.strip()], optimizers))
+            saved = [json.loads(line) for line in f if line.strip()]
+        optimizers = list(dict.fromkeys(r["optimizer"] for r in saved))
+        print(report(saved, optimizers))
+        if set(ASYNC_MODES) <= set(optimizers):
+            print(paired(saved, *ASYNC_MODES))
         return
     if args.timing:
         _limit_threads()  # as in the runs: one BLAS thread, so other load cannot stall it
@@ -417,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"[{i + 1}/{len(tasks)} runs, {time.time() - start:.0f} s]",
                       file=sys.stderr, flush=True)
     print(report(results, optimizers))
+    if args.run_async:
+        print(paired(results, *ASYNC_MODES))
     print(f"({len(tasks)} runs in {time.time() - start:.0f} s with {args.workers} workers)")
 
 

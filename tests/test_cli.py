@@ -413,3 +413,17 @@ def test_format_json_on_submit_and_cancel(job):
     assert json.loads(proc.stdout) == {"jobId": "job_2", "state": "QUEUED"}
     proc = cli("jobs", "cancel", "job_2", "--store", store, "--format", "json", check=0)
     assert json.loads(proc.stdout) == {"jobId": "job_2", "state": "CANCELLED"}
+
+
+def test_resource_flags_reach_the_trials_and_bad_ones_name_the_flag(job, tmp_path):
+    store, base = job(max_trials=1)
+    cli("jobs", "submit", "training", "job_1", *base, "--wait", "--gpus", "3,",
+        "--cpus-per-trial", "2", check=0)
+    env = json.loads((tmp_path / "job_1" / "1" / "seen.json").read_text())["env"]
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["OMP_NUM_THREADS"] == "2"
+    proc = cli("jobs", "submit", "training", "job_2", *base, "--gpus", "1,x", check=2)
+    assert "--gpus: 'x' is not a GPU id" in proc.stderr
+    proc = cli("jobs", "submit", "training", "job_2", *base, "--gpus", "1",
+               "--gpus-per-trial", "2", check=2)
+    assert "gpusPerTrial 2 needs 2 GPUs" in proc.stderr
+    assert "job_2" not in cli("jobs", "list", "--store", store, check=0).stdout

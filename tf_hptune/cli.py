@@ -22,7 +22,7 @@ from tf_hptune.errors import JobNameError, SpecError, TfHptuneError, UsageError
 from tf_hptune.launch import LaunchConfig
 from tf_hptune.logs import LogFollower
 from tf_hptune.results import rfc3339, trial_resource
-from tf_hptune.spec import load_spec, spec_to_dict
+from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS
 from tf_hptune.store import JobRecord, State, Store, TrialRecord, check_job_name, open_store
 from tf_hptune.study import Study, has_metric, sort_best_first
@@ -64,10 +64,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, enable_transfer_learning=False)
     if args.early_stopping_rule:
         spec = dataclasses.replace(spec, early_stopping_rule=args.early_stopping_rule)
-    if args.runtime_version:  # validated as the config's field is
-        config = spec_to_dict(spec)
-        config["trainingInput"]["runtimeVersion"] = args.runtime_version
-        spec = load_spec(config)
+    spec = _with_config_flags(spec, args)
     if spec.ignored_keys:
         print(f"Ignoring trainingInput keys with no local meaning: {', '.join(spec.ignored_keys)}",
               file=sys.stderr)
@@ -88,6 +85,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
     _dump({"jobId": args.job, "state": store.get_job(args.job).state.value}, args.format,
           sys.stdout)
     return 0
+
+
+# flags that stand for trainingInput fields: put in the config, validated as its fields are
+CONFIG_FLAGS = {"runtime_version": "runtimeVersion", "gpus": "gpus",
+                "trials_per_gpu": "trialsPerGpu", "gpus_per_trial": "gpusPerTrial",
+                "cpus_per_trial": "cpusPerTrial", "cpu_affinity": "cpuAffinity",
+                "executor": "executor", "ray_address": "rayAddress",
+                "retry_lost_trials": "retryLostTrials"}
+
+
+def _with_config_flags(spec: StudySpec, args: argparse.Namespace) -> StudySpec:
+    given = {key: getattr(args, attr) for attr, key in CONFIG_FLAGS.items()
+             if getattr(args, attr) is not None}
+    if not given:
+        return spec
+    config = spec_to_dict(spec)
+    config["trainingInput"].update(given)
+    try:
+        return load_spec(config)
+    except SpecError as e:
+        flag = next((attr for attr, key in CONFIG_FLAGS.items()
+                     if e.path == f"trainingInput.{key}" and key in given), None)
+        if flag is None:
+            raise
+        raise UsageError(f"--{flag.replace('_', '-')}: {e.problem} (got {e.value!r})") from None
 
 
 def _run_job(store: Store, name: str, args: argparse.Namespace,
@@ -324,6 +346,29 @@ def build_parser() -> argparse.ArgumentParser:
         gcloud.add_argument(f"--{flag.replace('_', '-')}", metavar="VALUE")
     training.add_argument("--gcs-root", metavar="DIR",
                           help="read and write gs://BUCKET/PATH as DIR/BUCKET/PATH")
+    where = training.add_argument_group(
+        "where trials run (beyond the service; also trainingInput fields of the config)")
+    where.add_argument("--gpus", metavar="LIST|N",
+                       help="the GPUs to use, without discovery: N for GPUs 0 to N-1 (0: none), "
+                            "or ids as nvidia-smi numbers them, e.g. 1,3 or 2, (default: those "
+                            "NVML or nvidia-smi finds, or those of CUDA_VISIBLE_DEVICES)")
+    where.add_argument("--trials-per-gpu", type=int, metavar="K",
+                       help="run up to K trials on each GPU, with TensorFlow's memory growth "
+                            "(default: maxParallelTrials spread over the GPUs)")
+    where.add_argument("--gpus-per-trial", type=int, metavar="K",
+                       help="give each trial K GPUs that no other running trial shares")
+    where.add_argument("--cpus-per-trial", type=int, metavar="N",
+                       help="each trial's CPU threads (OMP_NUM_THREADS, TF_NUM_INTRAOP_THREADS, "
+                            "TF_NUM_INTEROP_THREADS); 0 sets none (default: the cores shared "
+                            "out among the trials running at once; 1 on Ray)")
+    where.add_argument("--cpu-affinity", action=argparse.BooleanOptionalAction, default=None,
+                       help="pin each trial to cores of its own (default: off)")
+    where.add_argument("--executor", choices=("local", "ray"),
+                       help="run trials on this machine (local, the default) or as Ray tasks")
+    where.add_argument("--ray-address", metavar="ADDR",
+                       help="the Ray cluster to use (default: a local Ray started for the job)")
+    where.add_argument("--retry-lost-trials", action="store_true", default=None,
+                       help="on Ray, start a trial once more when its node or worker is lost")
     _add_store(training)
     _add_format(training)
     _add_output(training, foreground_flag=True)

@@ -8,6 +8,7 @@ is gone.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import os
 import signal
@@ -27,6 +28,15 @@ from tf_hptune.files import make_private_dir, open_private
 from tf_hptune.jobdir import claim_job_dir, lock_holder, mark_job_dir, unmark_job_dir
 from tf_hptune.launch import LaunchConfig, Launcher, LocalLauncher, build_request
 from tf_hptune.launch.local import ExecProblem, exec_problem
+from tf_hptune.resources import (
+    Gpus,
+    ResourcePool,
+    ResourceSettings,
+    cpu_cores,
+    discover_gpus,
+    plan_cluster,
+    plan_pool,
+)
 from tf_hptune.results import job_resource
 from tf_hptune.space import format_value
 from tf_hptune.spec import StudySpec, load_spec
@@ -69,9 +79,10 @@ def launch_config(
     gcs_root: str | None = None,
 ) -> LaunchConfig:
     """How the job's trials start. Flags win over the config's ``trainingInput``
-    (``pythonModule``, ``jobDir``, ``args``, ``gcsRoot``; ``runtimeVersion`` is read from it,
-    the CLI's flag having been put there); a gs:// job dir is mapped under the gcs root. What
-    is missing or wrong is a ``UsageError`` naming the flag."""
+    (``pythonModule``, ``jobDir``, ``args``, ``gcsRoot``; ``runtimeVersion``, the resource
+    settings and the executor are read from it, the CLI's flags having been put there); a
+    gs:// job dir is mapped under the gcs root. What is missing or wrong is a ``UsageError``
+    naming the flag."""
     module = module or training_input.get("pythonModule")
     job_dir = job_dir or training_input.get("jobDir")
     args = list(user_args) if user_args else list(training_input.get("args") or [])
@@ -91,10 +102,16 @@ def launch_config(
         job_dir = runtime.local_job_dir(str(job_dir), gcs_root)
     except runtime.GcsPathError as e:
         raise UsageError(f"--job-dir {e}") from None
+    executor = training_input.get("executor") or "local"
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--executor ray needs Ray: pip install 'tf-hptune[ray]'")
     launch = LaunchConfig(module=str(module), package_path=str(package.resolve()),
                           job_dir=str(Path(str(job_dir)).resolve()), user_args=tuple(args),
                           runtime_version=None if version is None else str(version),
-                          gcs_root=gcs_root)
+                          gcs_root=gcs_root,
+                          resources=ResourceSettings.from_config(training_input),
+                          executor=executor, ray_address=training_input.get("rayAddress"),
+                          retry_lost=bool(training_input.get("retryLostTrials", False)))
     _check_module(launch)
     return launch
 
@@ -126,6 +143,10 @@ def submit(spec: StudySpec, store: Store, name: str, launch: LaunchConfig,
     then marked as the job's before the job is recorded."""
     check_job_name(name)
     check_startable(spec, launch, name)
+    # settings this machine cannot meet fail before the job exists (a Ray cluster's
+    # resources are known only when the job runs)
+    if launch.executor == "local":
+        _local_pool(launch, spec.max_parallel_trials)
     marked = mark_job_dir(launch.job_dir, name)
     try:
         return Study.create(spec, store=store, name=name, launch=launch.to_dict(), seed=seed)
@@ -230,10 +251,10 @@ def run(
     on_trial_end: Callable[[TrialRecord], None] | None = None,
 ) -> Study:
     """Run (or continue: ``resume``) job ``name``'s tuner in this process until the job ends,
-    its trials started by ``launcher`` (default: local subprocesses); a job left CANCELLING is
-    cancelled. In the main thread, SIGINT, SIGTERM and SIGHUP cancel the job while it runs; the
-    earlier handlers come back after. Returns the job's study. Another tuner running the job is
-    a ``JobLockedError`` naming its pid."""
+    its trials started by ``launcher`` (default: the job's executor's, local subprocesses or Ray
+    tasks); a job left CANCELLING is cancelled. In the main thread, SIGINT, SIGTERM and SIGHUP
+    cancel the job while it runs; the earlier handlers come back after. Returns the job's
+    study. Another tuner running the job is a ``JobLockedError`` naming its pid."""
     job = store.get_job(name)
     if job.state.is_final:
         raise UsageError(f"job {name!r} has already ended: {job.state.value}")
@@ -243,22 +264,59 @@ def run(
         if job.state.is_final:
             raise UsageError(f"job {name!r} has already ended: {job.state.value}")
         study = Study.load(store, name, seed=options.seed)
-        tuner = Tuner(study, launch, launcher=launcher, poll_interval=options.poll_interval,
-                      grace=options.grace, trial_timeout=options.trial_timeout,
-                      on_progress=on_progress, on_poll=on_poll, on_trial_end=on_trial_end)
-        if threading.current_thread() is not threading.main_thread():
-            tuner.run()
-            return study
-        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        previous = {s: signal.getsignal(s) for s in signals}
-        tuner.install_signal_handlers()
+        pool = None
+        if launcher is None:
+            launcher, pool = executor(launch, study.spec.max_parallel_trials)
+        tuner = Tuner(study, launch, launcher=launcher, pool=pool,
+                      poll_interval=options.poll_interval, grace=options.grace,
+                      trial_timeout=options.trial_timeout, on_progress=on_progress,
+                      on_poll=on_poll, on_trial_end=on_trial_end)
         try:
-            tuner.run()
-        finally:  # a notebook's stop button works again once the job has ended
-            for signum, handler in previous.items():
-                if handler is not None:  # None: installed outside Python, cannot be put back
-                    signal.signal(signum, handler)
+            if threading.current_thread() is threading.main_thread():
+                _run_with_signals(tuner)
+            else:
+                tuner.run()
+        finally:
+            launcher.close()
     return study
+
+
+def _run_with_signals(tuner: Tuner) -> None:
+    """``tuner.run()`` with SIGINT, SIGTERM and SIGHUP cancelling its job; the earlier handlers
+    come back after (a notebook's stop button works again once the job has ended)."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    tuner.install_signal_handlers()
+    try:
+        tuner.run()
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
+def executor(launch: LaunchConfig, parallel: int) -> tuple[Launcher, ResourcePool]:
+    """The launcher of ``launch.executor`` and the pool of resources its trials share: this
+    machine's GPUs (``--gpus``, else discovered) and cores, or what Ray's cluster offers. A
+    setting that cannot be met is a ``UsageError``."""
+    if launch.executor != "ray":
+        return LocalLauncher(launch.python), _local_pool(launch, parallel)
+    from tf_hptune.launch.ray import RayLauncher
+
+    launcher = RayLauncher(address=launch.ray_address, retry_lost=launch.retry_lost)
+    try:
+        return launcher, plan_cluster(launch.resources, parallel, launcher.cluster_gpus())
+    except ValueError as e:
+        launcher.close()
+        raise UsageError(str(e)) from None
+
+
+def _local_pool(launch: LaunchConfig, parallel: int) -> ResourcePool:
+    settings = launch.resources
+    gpus = discover_gpus() if settings.gpus is None else Gpus(settings.gpus)
+    try:
+        return plan_pool(settings, parallel, gpus, cpu_cores())
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 resume = run
@@ -349,6 +407,6 @@ def list_jobs(store: Store, states: Collection[State] = (), name_prefix: str = "
             if (not states or j.state in states) and j.name.startswith(name_prefix)]
 
 
-__all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "launch_config",
+__all__ = ["CANCELLED_BY_USER", "RunOptions", "cancel", "describe", "executor", "launch_config",
            "list_jobs", "plot", "resume", "run", "start_background", "submit", "summarize",
            "tuner_alive"]

@@ -199,18 +199,39 @@ class Study:
     def suggest(self, count: int = 1) -> list[TrialRecord]:
         """Up to ``count`` new QUEUED trials, never more than ``maxTrials`` in all; fewer when
         the designer has nothing left (a finished grid)."""
-        trials = self.trials
-        count = min(count, self.spec.max_trials - len(trials))
+        count = min(count, self.trials_left)
         if count <= 0:
             return []
-        self.designer.update(*_split([*self.history.previous_trials, *trials]))
+        return self.add_trials(self.propose(*self.designer_view(), count))
+
+    @property
+    def trials_left(self) -> int:
+        """How many more trials ``maxTrials`` allows."""
+        return self.spec.max_trials - len(self._trials)
+
+    def designer_view(self) -> tuple[list[Trial], list[Trial]]:
+        """What the designer is told now: the finished and the running trials, the resumed
+        jobs' included, as plain ``Trial`` data."""
+        return _split([*self.history.previous_trials, *self.trials])
+
+    def propose(self, completed: Sequence[Trial], running: Sequence[Trial],
+                count: int) -> list[dict[str, Any]]:
+        """The designer's next ``count`` points given these trials. Writes nothing, so it may
+        run in another thread than the Study's other calls; one call at a time."""
+        self.designer.update(completed, running)
+        return self.designer.suggest(count)
+
+    def add_trials(self, points: Sequence[Mapping[str, Any]]) -> list[TrialRecord]:
+        """Record ``points`` (from ``propose``) as new QUEUED trials, as many as ``maxTrials``
+        allows."""
+        points = list(points)[:max(0, self.trials_left)]
         if self.store.get_job(self.name).state is State.QUEUED:
             self.store.update_job(self.name, state=State.RUNNING, start_time=time.time())
-        next_id = max((t.number for t in [*self.history.previous_trials, *trials]),
+        next_id = max((t.number for t in [*self.history.previous_trials, *self.trials]),
                       default=0) + 1
         out = []
-        for i, params in enumerate(self.designer.suggest(count)):
-            trial = self.store.create_trial(self.name, str(next_id + i), params)
+        for i, params in enumerate(points):
+            trial = self.store.create_trial(self.name, str(next_id + i), dict(params))
             self._trials[trial.trial_id] = trial
             out.append(trial)
         return out

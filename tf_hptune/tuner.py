@@ -7,12 +7,14 @@ limit is passed, or on a cancel.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tf_hptune.ahead import SuggestAhead
 from tf_hptune.channel import TrialChannel, TrialPaths
 from tf_hptune.errors import LaunchError, StoreError
 from tf_hptune.jobdir import claim_job_dir
@@ -30,6 +32,8 @@ from tf_hptune.resources import ResourcePool, Resources
 from tf_hptune.store import State, TrialRecord
 from tf_hptune.study import ACTIVE, Study
 from tf_hptune.views.tensorboard import HParamsWriter
+
+log = logging.getLogger("tf_hptune")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class Tuner:
         self.on_poll = on_poll
         self.on_trial_end = on_trial_end
         self._running: dict[str, _Running] = {}
+        self._ahead = SuggestAhead(study, study.spec.max_parallel_trials)
         self._cancel = False
         self._force = False
         self._exhausted = False
@@ -133,12 +138,16 @@ class Tuner:
                 f"{e}. Trials still running go on; `tf-hptune jobs resume {self.study.name}` "
                 "continues the job once the store can be written"
             ) from e
+        finally:
+            self._ahead.close()
 
     def _run(self) -> State:
         with claim_job_dir(self.launch.job_dir, self.study.name):  # one tuner per job
             if self.study.state is State.CANCELLING:  # a tuner died cancelling: finish it
                 self._cancel = True
             self.study.attach_tuner(self.launch.to_dict())
+            for note in self.pool.notes:
+                log.warning("tf_hptune: %s", note)
             self._take_over_leftovers()
             return self._loop()
 
@@ -197,7 +206,8 @@ class Tuner:
                 if not self._cancel:
                     self._start(t)
                 continue
-            request = self._request(t, Resources())
+            # an adopted trial holds a share; which one it runs on is not known again
+            request = self._request(t, self.pool.acquire(t.trial_id) or Resources())
             handle = self.launcher.adopt(request, t.pid)
             if handle is not None:
                 if t.state is State.PREPARING:  # started, but its pid was never recorded
@@ -205,6 +215,7 @@ class Tuner:
                                      trial_dir=str(request.paths.job_dir))
                 self._track(t.trial_id, handle, request)
                 continue
+            self.pool.release(t.trial_id)
             run = _Running(t.trial_id, TrialHandle(t.trial_id), self._channel(request))
             if self._collect(run) or t.state is not State.PREPARING:
                 self._record_exit(run, UNKNOWN_EXIT)
@@ -213,14 +224,16 @@ class Tuner:
                                 log_tail=log_tail(request.paths))
 
     def _launch_free_slots(self) -> None:
-        free = self.study.spec.max_parallel_trials - len(self._running)
-        if free <= 0 or self._no_more_trials():
+        free = min(self.study.spec.max_parallel_trials - len(self._running), self.pool.free)
+        if self._no_more_trials():
             return
-        new = self.study.suggest(free)
-        if not new:
-            self._exhausted = True
-        for trial in new:
-            self._start(trial)
+        if free > 0:
+            new = self._ahead.take(free)
+            if not new:
+                self._exhausted = True
+            for trial in new:
+                self._start(trial)
+        self._ahead.prefetch()  # the next points, while these trials run
 
     def _request(self, trial: TrialRecord, resources: Resources) -> TrialRequest:
         return build_request(self.study.name, trial.trial_id, trial.params, self.study.spec,
@@ -228,7 +241,7 @@ class Tuner:
 
     def _start(self, trial: TrialRecord) -> None:
         resources = self.pool.acquire(trial.trial_id)
-        assert resources is not None  # the empty pool never runs out
+        assert resources is not None  # trials are made only for free shares
         request = self._request(trial, resources)
         # PREPARING marks the attempt, so that a tuner killed during the start never runs
         # the trial a second time after a restart.
@@ -312,6 +325,8 @@ class Tuner:
             self.study.fail(tid, run.reason or "timed out", log_tail=tail)
         elif run.phase is Phase.STOPPED and (code != 0 or run.channel.acknowledged_stop()):
             self.study.complete(tid, stopped_early=True, reason=run.reason, log_tail=tail)
+        elif run.handle.failure:
+            self.study.fail(tid, run.handle.failure, log_tail=tail)
         elif code not in (0, UNKNOWN_EXIT):
             self.study.fail(tid, _describe_exit(code, tail), log_tail=tail)
         elif not trial.measurements:

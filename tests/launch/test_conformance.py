@@ -2,6 +2,7 @@
 nothing of a trial left running after terminate or kill."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -28,15 +29,32 @@ SPEC = load_spec({"hyperparameters": {"goal": "MINIMIZE", "hyperparameterMetricT
                                       "params": [{"parameterName": "a", "type": "INTEGER",
                                                   "minValue": 1, "maxValue": 9}]}})
 
-LAUNCHERS: dict[str, Callable[[], Launcher]] = {
-    "local": lambda: LocalLauncher(sys.executable),
-    "inprocess": InProcessLauncher,
+
+def local_launcher(request: pytest.FixtureRequest) -> Launcher:
+    return LocalLauncher(sys.executable)
+
+
+def ray_launcher(request: pytest.FixtureRequest) -> Launcher:
+    """On a local Ray cluster of 2 CPUs (skipped without Ray), the trials' node files under a
+    directory of their own."""
+    from tests.launch.conftest import make_ray_launcher
+
+    return make_ray_launcher(request)
+
+
+# Each entry makes a launcher for a test (from its pytest request).
+LAUNCHERS: dict[str, Callable[[pytest.FixtureRequest], Launcher]] = {
+    "local": local_launcher,
+    "inprocess": lambda request: InProcessLauncher(),
+    "ray": ray_launcher,
 }
 
 
 @pytest.fixture(params=sorted(LAUNCHERS))
 def launcher(request) -> Launcher:
-    return LAUNCHERS[request.param]()
+    made = LAUNCHERS[request.param](request)
+    yield made
+    made.close()
 
 
 def request(tmp_path: Path, *args: str, trial_id: str = "1") -> TrialRequest:
@@ -49,7 +67,17 @@ def start(launcher: Launcher, tmp_path: Path, *args: str, trial_id: str = "1") -
     return launcher.start(request(tmp_path, *args, trial_id=trial_id))
 
 
-def wait(launcher: Launcher, handle: TrialHandle, timeout: float = 60.0) -> int:
+def trial_file(launcher: Launcher, handle: TrialHandle, tmp_path: Path, name: str) -> Path:
+    """A file in the trial's own job dir, on the machine that runs it: a trial on another
+    machine names its directory in ``node.json`` in its control dir."""
+    node = tmp_path / "job" / "tf_hptune" / handle.trial_id / "node.json"
+    if isinstance(launcher, LocalLauncher):
+        return tmp_path / "job" / handle.trial_id / name
+    until(node.exists, launcher, handle)
+    return Path(json.loads(node.read_text())["job_dir"]) / name
+
+
+def wait(launcher: Launcher, handle: TrialHandle, timeout: float = 120.0) -> int:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         code = launcher.poll(handle)
@@ -59,11 +87,13 @@ def wait(launcher: Launcher, handle: TrialHandle, timeout: float = 60.0) -> int:
     raise AssertionError("the trial did not end")
 
 
-def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+def until(predicate: Callable[[], bool], launcher: Launcher, handle: TrialHandle,
+          timeout: float = 60.0) -> None:
+    """Wait for ``predicate``, letting the launcher relay the trial's files meanwhile."""
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
+        launcher.wait([handle], 0.05)
 
 
 def gone(handle: TrialHandle) -> bool:
@@ -81,29 +111,29 @@ def test_a_trial_runs_to_its_exit_code(launcher, tmp_path):
 
 def test_terminate_ends_the_trial_and_everything_it_started(launcher, tmp_path):
     handle = start(launcher, tmp_path, "--mode", "family")
-    child_file = tmp_path / "job" / "1" / "child.pid"
-    until(child_file.exists)
-    until(lambda: child_file.read_text() != "")
+    child_file = trial_file(launcher, handle, tmp_path, "child.pid")
+    until(child_file.exists, launcher, handle)
+    until(lambda: child_file.read_text() != "", launcher, handle)
     child = int(child_file.read_text())
     launcher.terminate(handle, grace=0.5)
     assert wait(launcher, handle) == -signal.SIGTERM
-    until(lambda: gone(handle) and not pid_alive(child))  # the child ignored SIGTERM
+    until(lambda: gone(handle) and not pid_alive(child), launcher, handle)  # it ignored SIGTERM
 
 
 def test_a_trial_that_ignores_terminate_is_killed_after_the_grace(launcher, tmp_path):
     handle = start(launcher, tmp_path, "--mode", "stubborn")
-    until(lambda: (tmp_path / "job" / "1" / "seen.json").exists())
+    until(trial_file(launcher, handle, tmp_path, "seen.json").exists, launcher, handle)
     launcher.terminate(handle, grace=0.5)
     assert wait(launcher, handle) == -signal.SIGKILL
-    until(lambda: gone(handle))
+    until(lambda: gone(handle), launcher, handle)
 
 
 def test_kill_ends_it_now(launcher, tmp_path):
     handle = start(launcher, tmp_path, "--mode", "stubborn")
-    until(lambda: (tmp_path / "job" / "1" / "seen.json").exists())
+    until(trial_file(launcher, handle, tmp_path, "seen.json").exists, launcher, handle)
     launcher.kill(handle)
     assert wait(launcher, handle) == -signal.SIGKILL
-    until(lambda: gone(handle))
+    until(lambda: gone(handle), launcher, handle)
     launcher.terminate(handle, grace=0.0)  # ending an ended trial is harmless
     launcher.kill(handle)
 

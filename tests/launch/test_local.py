@@ -46,7 +46,7 @@ def start(mixed_spec, launch, trial_id="1", params=None, resources=None, extra=(
 
 
 def test_argv_env_and_logs_are_the_services(mixed_spec, launch):
-    launcher, handle, cmd = start(mixed_spec, launch, resources=Resources(gpus=(1, 3)))
+    launcher, handle, cmd = start(mixed_spec, launch, resources=Resources(gpus=("1", "3")))
     assert wait(launcher, handle) == 0
     seen = json.loads((cmd.paths.job_dir / "seen.json").read_text())
     assert seen["argv"] == [
@@ -72,9 +72,9 @@ def test_argv_env_and_logs_are_the_services(mixed_spec, launch):
 
 
 def test_gpus_become_cuda_visible_devices(mixed_spec, launch):
-    assert Resources(gpus=(1, 3)).environment()["CUDA_VISIBLE_DEVICES"] == "1,3"
-    assert "CUDA_VISIBLE_DEVICES" not in Resources().environment()
-    launcher, handle, _ = start(mixed_spec, launch, resources=Resources(gpus=(1, 3)))
+    assert Resources(gpus=("1", "3")).environment()["CUDA_VISIBLE_DEVICES"] == "1,3"
+    assert Resources().environment()["CUDA_VISIBLE_DEVICES"] == ""  # no GPU: none visible
+    launcher, handle, _ = start(mixed_spec, launch, resources=Resources(gpus=("1", "3")))
     assert wait(launcher, handle) == 0
 
 

@@ -847,3 +847,26 @@ def test_runtime_version_and_gcs_root_are_local_fields(version) -> None:
 def test_bad_runtime_fields_name_their_path(field, value) -> None:
     with pytest.raises(SpecError, match=f"^trainingInput.{field}: must be"):
         load_spec({"trainingInput": {field: value, "hyperparameters": hp()}})
+
+
+def test_resource_and_executor_fields_are_local_and_kept_parsed() -> None:
+    spec = load_spec({"gpus": 2, "trialsPerGpu": "4", "gpusPerTrial": 1, "cpusPerTrial": 0,
+                      "cpuAffinity": "True", "executor": "ray", "rayAddress": "head:6379",
+                      "retryLostTrials": "false", "hyperparameters": hp()})
+    assert spec.ignored_keys == ()
+    assert {k: spec.training_input[k] for k in ("gpus", "trialsPerGpu", "cpusPerTrial",
+                                                 "cpuAffinity", "retryLostTrials")} == {
+        "gpus": ["0", "1"], "trialsPerGpu": 4, "cpusPerTrial": 0, "cpuAffinity": True,
+        "retryLostTrials": False}
+    assert load_spec(spec_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("trialsPerGpu", 0, "must be between 1"), ("gpusPerTrial", 1.5, "must be a whole number"),
+    ("cpusPerTrial", -1, "must be between 0"), ("cpuAffinity", "yes", "must be true or false"),
+    ("executor", "slurm", "must be one of local, ray"),
+    ("rayAddress", 5, "must be a non-empty string"),
+])
+def test_bad_resource_fields_name_their_path(field, value, problem) -> None:
+    with pytest.raises(SpecError, match=f"^trainingInput.{field}: {problem}"):
+        load_spec({"trainingInput": {field: value, "hyperparameters": hp()}})

@@ -65,6 +65,11 @@ class TrialPaths:
         """How the trial's process ended, recorded by its launcher (local: ``supervise.py``)."""
         return self.control_dir / EXIT_STATUS_NAME
 
+    def relayed_summaries(self) -> Path:
+        """The measurements a trial on another machine found in its event files, relayed as
+        JSON lines (``tf_hptune.launch.ray``)."""
+        return self.control_dir / "summaries.jsonl"
+
     @property
     def stop_file(self) -> Path:
         return self.control_dir / STOP_NAME
@@ -115,20 +120,28 @@ class TrialChannel:
     """Collects one trial's measurements of ``tag`` from every source, merged by step.
 
     Sources, weakest first (a later one wins at the same step): event files (under the trial's
-    job dir and in the summary directories it recorded), the hypertune metrics file,
-    tf_hptune's own measurements file.
+    job dir and in the summary directories it recorded, or, for a trial on another machine,
+    what it found in them, relayed), the hypertune metrics file, tf_hptune's own measurements
+    file.
     """
 
     def __init__(self, paths: TrialPaths, tag: str) -> None:
         self.paths, self.tag = paths, tag
         self._events = _TrialEventScanner(paths, tag)
         self._jsonl = JsonlReader(paths.measurements, tag)
+        self._relayed = JsonlReader(paths.relayed_summaries, tag)
         self._reported: dict[int, float] = {}
+        self._summarized: dict[int, float] = {}
         self.bad_lines = 0
+
+    def summaries(self) -> tuple[list[tuple[int, float]], set[str]]:
+        """The measurements found in this trial's event files, and the other tags there."""
+        return self._events.measurements(), set(self._events.other_tags)
 
     def measurements(self) -> list[tuple[int, float]]:
         """Every measurement seen so far, ``(step, value)`` in step order."""
-        merged = dict(self._events.measurements())
+        self._summarized.update(self._relayed.read_new())
+        merged = {**self._summarized, **dict(self._events.measurements())}
         hypertune, bad = read_reports(self.paths.metric_file, self.tag)
         merged.update(hypertune)
         self._reported.update(self._jsonl.read_new())
@@ -139,7 +152,7 @@ class TrialChannel:
     def other_tags(self) -> list[str]:
         """The metric tags this trial wrote besides the job's (event files, the hypertune
         file, tf_hptune's reports), to name when the job's tag never appeared."""
-        found = self._events.other_tags | self._jsonl.other_tags
+        found = self._events.other_tags | self._jsonl.other_tags | self._relayed.other_tags
         found |= report_tags(self.paths.metric_file)
         return sorted(found - {self.tag})
 

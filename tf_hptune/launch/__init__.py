@@ -1,10 +1,11 @@
-"""Launchers: local subprocesses today; in-process and Ray beside them later."""
+"""Launchers: local subprocesses (``local``), threads of this process (``inprocess``) and Ray tasks
+(``ray``, imported when used)."""
 from __future__ import annotations
 
 from tf_hptune.files import make_private_dir
 from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
 from tf_hptune.launch.local import LocalHandle, LocalLauncher, pid_alive
-from tf_hptune.launch.request import LaunchConfig, build_request, tf_config
+from tf_hptune.launch.request import LaunchConfig, build_request, relocate, tf_config
 
 __all__ = [
     "UNKNOWN_EXIT",
@@ -17,5 +18,6 @@ __all__ = [
     "build_request",
     "make_private_dir",
     "pid_alive",
+    "relocate",
     "tf_config",
 ]

@@ -41,10 +41,13 @@ restart) and whose exit code nobody recorded: its success is judged by its metri
 @dataclass
 class TrialHandle:
     """A started (or adopted) trial. Each launcher has its own subclass; ``pid`` is the process
-    the store records, where there is one."""
+    the store records, where there is one. ``failure`` says why, when the launcher knows the
+    trial failed for a reason of its own (its machine or worker was lost, its node could not
+    start it): the trial then FAILED with that reason, whatever its exit code."""
 
     trial_id: str
     pid: int | None = None
+    failure: str | None = None
 
 
 class Launcher(abc.ABC):
@@ -71,6 +74,10 @@ class Launcher(abc.ABC):
     def wait(self, handles: Sequence[TrialHandle], timeout: float) -> None:
         """Block for up to ``timeout`` seconds; may return early when a trial ends."""
         time.sleep(timeout)
+
+    def close(self) -> None:
+        """Release what this launcher holds (a cluster connection) once its trials ended."""
+        return None
 
     def adopt(self, request: TrialRequest, pid: int | None) -> TrialHandle | None:
         """A handle for a trial started by an earlier tuner process (``pid`` as recorded, None

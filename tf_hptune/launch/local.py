@@ -216,6 +216,14 @@ class LocalLauncher(Launcher):
         finally:
             os.close(out)
             os.close(err)
+        if request.resources.cpus:  # before the interpreter starts any thread, which inherit it
+            try:
+                os.sched_setaffinity(proc.pid, request.resources.cpus)
+            except OSError as e:
+                signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise LaunchError(f"cannot pin trial {request.trial_id} to cores "
+                                  f"{list(request.resources.cpus)}: {e}") from e
         return LocalHandle(request.trial_id, proc.pid, control_dir=str(paths.control_dir),
                            popen=proc)
 

@@ -1,6 +1,7 @@
 """A trial's request: its command and environment, exactly as the service built them (CMLE.md)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ from tf_hptune import runtime
 from tf_hptune.channel import TrialPaths
 from tf_hptune.launch.base import TrialRequest
 from tf_hptune.observe import HOOK_DIR
-from tf_hptune.resources import Resources
+from tf_hptune.resources import Resources, ResourceSettings
 from tf_hptune.spec.model import StudySpec
 
 
@@ -29,6 +30,10 @@ class LaunchConfig:
     python: str = field(default_factory=lambda: sys.executable)
     runtime_version: str | None = None  # a 1.x version runs the trials in the 1.x mode
     gcs_root: str | None = None  # where gs://BUCKET/path is, as gcs_root/BUCKET/path
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    executor: str = "local"  # or "ray": tf_hptune.launch.ray
+    ray_address: str | None = None  # None: a local Ray started for the job
+    retry_lost: bool = False  # start a trial once more when its Ray node or worker is lost
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +44,10 @@ class LaunchConfig:
             "python": self.python,
             "runtime_version": self.runtime_version,
             "gcs_root": self.gcs_root,
+            "resources": self.resources.to_dict(),
+            "executor": self.executor,
+            "ray_address": self.ray_address,
+            "retry_lost": self.retry_lost,
         }
 
     @classmethod
@@ -51,6 +60,10 @@ class LaunchConfig:
             python=d.get("python") or sys.executable,
             runtime_version=d.get("runtime_version"),
             gcs_root=d.get("gcs_root"),
+            resources=ResourceSettings.from_dict(d.get("resources") or {}),
+            executor=d.get("executor") or "local",
+            ray_address=d.get("ray_address"),
+            retry_lost=bool(d.get("retry_lost", False)),
         )
 
     @property
@@ -77,6 +90,12 @@ def tf_config(spec: StudySpec, launch: LaunchConfig, trial_id: str) -> dict[str,
     }
 
 
+def _pythonpath(cwd: str) -> str:
+    """tf_hptune.observe's hook first (it records where the trial writes summaries), then the
+    trainer's package and this process's own path."""
+    return os.pathsep.join(p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p)
+
+
 def build_request(
     job_name: str,
     trial_id: str,
@@ -98,13 +117,24 @@ def build_request(
         "TF_HPTUNE_CONTROL_DIR": str(paths.control_dir),
         "TF_HPTUNE_PARAMS": json.dumps(dict(params)),
         "TF_HPTUNE_GOAL": spec.goal.value,
-        # tf_hptune.observe's hook first: it records where the trial writes summaries
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(HOOK_DIR), cwd, os.environ.get("PYTHONPATH")) if p
-        ),
+        "PYTHONPATH": _pythonpath(cwd),
         "PYTHONUNBUFFERED": "1",
         **runtime.trial_env(launch.runtime_version, launch.gcs_root),
     }
     ordered = {p.name: params[p.name] for p in spec.params}
     return TrialRequest(job_name, trial_id, launch.module, launch.user_args, ordered, env, cwd,
                         paths, resources or Resources())
+
+
+def relocate(request: TrialRequest, job_root: str | os.PathLike[str], cwd: str) -> TrialRequest:
+    """The same trial on the machine that calls this, its files under ``job_root`` (as under
+    the job dir) and its package's parent at ``cwd``: the paths in its environment and argv
+    follow, ``PYTHONPATH`` and ``TF_CONFIG``'s port are this machine's."""
+    paths = TrialPaths.for_trial(job_root, request.trial_id)
+    env = dict(request.env)
+    config = json.loads(env["TF_CONFIG"])
+    config["cluster"] = {"master": [f"localhost:{_free_port()}"]}
+    config["job"]["jobDir"] = str(job_root)
+    env.update(TF_CONFIG=json.dumps(config), CLOUD_ML_HP_METRIC_FILE=str(paths.metric_file),
+               TF_HPTUNE_CONTROL_DIR=str(paths.control_dir), PYTHONPATH=_pythonpath(cwd))
+    return dataclasses.replace(request, env=env, cwd=cwd, paths=paths)

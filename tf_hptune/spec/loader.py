@@ -23,6 +23,7 @@ import yaml
 
 from tf_hptune.errors import SpecError
 from tf_hptune.names import is_job_name
+from tf_hptune.resources import EXECUTORS, ResourceSettings, parse_gpus
 from tf_hptune.spec.constraints import parse_constraint
 from tf_hptune.spec.model import (
     Algorithm,
@@ -60,6 +61,8 @@ TRAINING_INPUT_KEYS = (
     "args", "jobDir", "runtimeVersion", "pythonVersion", "scheduling", "encryptionConfig",
     "useChiefInTfConfig", "serviceAccount", "network", "enableWebAccess",
     "gcsRoot",  # beyond the service: the local directory that stands for gs:// (runtime mode)
+    # beyond the service: where trials run and on what (tf_hptune.resources)
+    *ResourceSettings.FIELDS.values(), "executor", "rayAddress", "retryLostTrials",
 )
 HYPERPARAMETER_KEYS = (
     "goal", "hyperparameterMetricTag", "maxTrials", "maxParallelTrials", "maxFailedTrials",
@@ -504,6 +507,19 @@ def _runtime_version(value: Any, path: str) -> None:
         _fail(path, value, "must be a runtime version such as '1.15' or '2.11'")
 
 
+def _gpus(value: Any, path: str) -> list[str]:
+    try:
+        return list(parse_gpus(value))
+    except ValueError as e:
+        _fail(path, value, str(e))
+
+
+def _executor(value: Any, path: str) -> str:
+    if value not in EXECUTORS:
+        _fail(path, value, f"must be one of {', '.join(EXECUTORS)}")
+    return str(value)
+
+
 # The trainingInput keys used locally, besides hyperparameters.
 _LOCAL_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "jobDir": _text,
@@ -511,7 +527,17 @@ _LOCAL_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "args": _args,
     "runtimeVersion": _runtime_version,
     "gcsRoot": _text,
+    "gpus": _gpus,
+    "trialsPerGpu": _count(1, 1024),
+    "gpusPerTrial": _count(1, 1024),
+    "cpusPerTrial": _count(0, 65536),
+    "cpuAffinity": _boolean,
+    "executor": _executor,
+    "rayAddress": _text,
+    "retryLostTrials": _boolean,
 }
+# Those kept in their parsed form (a GPU count becomes its list of ids, "true" a boolean).
+_NORMALIZED = (*ResourceSettings.FIELDS.values(), "executor", "rayAddress", "retryLostTrials")
 
 
 def _training_input(raw: Any, path: str) -> StudySpec:
@@ -522,14 +548,17 @@ def _training_input(raw: Any, path: str) -> StudySpec:
     if not _present(raw, "hyperparameters"):
         _fail(hp_path, NO_VALUE, "required: the tuning config")
     fields = _hyperparameters(raw["hyperparameters"], hp_path)
+    training_input = copy.deepcopy(dict(raw))
     for key, parse in _LOCAL_FIELDS.items():
         if _present(raw, key):
-            parse(raw[key], _join(path, key))
+            value = parse(raw[key], _join(path, key))
+            if key in _NORMALIZED:
+                training_input[key] = value
     for key, value in raw.items():
         if key != "hyperparameters":
             _check_plain(value, _join(path, key))
     ignored = tuple(sorted(k for k in raw if k != "hyperparameters" and k not in _LOCAL_FIELDS))
-    return StudySpec(**fields, training_input=copy.deepcopy(dict(raw)), ignored_keys=ignored)
+    return StudySpec(**fields, training_input=training_input, ignored_keys=ignored)
 
 
 def _job(raw: Mapping[str, Any]) -> StudySpec:
