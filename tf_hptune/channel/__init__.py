@@ -65,6 +65,7 @@ class TrialPaths:
         """How the trial's process ended, recorded by its launcher (local: ``supervise.py``)."""
         return self.control_dir / EXIT_STATUS_NAME
 
+    @property
     def relayed_summaries(self) -> Path:
         """The measurements a trial on another machine found in its event files, relayed as
         JSON lines (``tf_hptune.launch.ray``)."""
