@@ -4,6 +4,7 @@ TensorFlow."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "tf_hptune"
 TRIAL_SIDE = {"tf_hptune.estimator", "tf_hptune.keras"}  # they import TensorFlow
+OPTIONAL = {"tf_hptune.launch.ray": "ray"}  # modules of an optional extra: tried when installed
 
 
 def tuner_side_modules() -> list[str]:
@@ -24,8 +26,11 @@ def tuner_side_modules() -> list[str]:
         if "pythonpath" in parts:  # the trial's sitecustomize: loaded by path, not imported
             continue
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        if not any(name == t or name.startswith(t + ".") for t in TRIAL_SIDE):
-            names.append(name)
+        if any(name == t or name.startswith(t + ".") for t in TRIAL_SIDE):
+            continue
+        if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name]) is None:
+            continue
+        names.append(name)
     return names
 
 

@@ -71,7 +71,7 @@ def trial_file(launcher: Launcher, handle: TrialHandle, tmp_path: Path, name: st
     """A file in the trial's own job dir, on the machine that runs it: a trial on another
     machine names its directory in ``node.json`` in its control dir."""
     node = tmp_path / "job" / "tf_hptune" / handle.trial_id / "node.json"
-    if isinstance(launcher, LocalLauncher):
+    if isinstance(launcher, (LocalLauncher, InProcessLauncher)):
         return tmp_path / "job" / handle.trial_id / name
     until(node.exists, launcher, handle)
     return Path(json.loads(node.read_text())["job_dir"]) / name
@@ -87,13 +87,16 @@ def wait(launcher: Launcher, handle: TrialHandle, timeout: float = 120.0) -> int
     raise AssertionError("the trial did not end")
 
 
-def until(predicate: Callable[[], bool], launcher: Launcher, handle: TrialHandle,
-          timeout: float = 60.0) -> None:
-    """Wait for ``predicate``, letting the launcher relay the trial's files meanwhile."""
+def until(predicate: Callable[[], bool], launcher: Launcher | None = None,
+          handle: TrialHandle | None = None, timeout: float = 60.0) -> None:
+    """Wait for ``predicate``, letting ``launcher`` relay ``handle``'s files meanwhile."""
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
-        launcher.wait([handle], 0.05)
+        if launcher is not None and handle is not None:
+            launcher.wait([handle], 0.05)
+        else:
+            time.sleep(0.05)
 
 
 def gone(handle: TrialHandle) -> bool:
