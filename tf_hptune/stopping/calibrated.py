@@ -1,4 +1,7 @@
-"""A rule that knows what it does not know (draft for experiments)."""
+"""A rule that knows what it does not know: it predicts a trial's final value from models
+fitted to the job's own finished curves at the trial's current step, with the uncertainty of
+fits to few curves, and stops only when the chance of beating the best is small even after
+allowing for every evaluation at which it decides."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,7 +11,16 @@ from scipy.special import gammaln, stdtr
 
 from tf_hptune.spec.model import Goal
 from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision, evaluation_noise
-from tf_hptune.trial import SMOOTH, Trial, recent, values_at
+from tf_hptune.trial import Point, Trial
+
+
+def best_by(points: Sequence[Point], sign: float, at: np.ndarray) -> np.ndarray:
+    """The curve's best loss (``sign * value``) up to each step of ``at``; NaN before its
+    first point. A running best ignores the upward spikes of noisy evaluations."""
+    steps = np.array([p[0] for p in points], dtype=float)
+    run = np.minimum.accumulate(sign * np.array([p[1] for p in points], dtype=float))
+    index = np.searchsorted(steps, at, side="right") - 1
+    return np.where(index >= 0, run[np.maximum(index, 0)], np.nan)
 
 
 def _t_logpdf(z: np.ndarray, dof: float, scale: np.ndarray) -> np.ndarray:
@@ -17,132 +29,104 @@ def _t_logpdf(z: np.ndarray, dof: float, scale: np.ndarray) -> np.ndarray:
             - np.log(scale) - (dof + 1) / 2 * np.log1p(u * u / dof))
 
 
-def _fit(design: np.ndarray, y: np.ndarray, query: np.ndarray, floor: float
-         ) -> tuple[float, float, int, float] | None:
-    """OLS of y on design: the prediction at query (mean, scale, dof) and the LOO log
-    predictive density of the peers (None when there are too few peers)."""
+def fit(design: np.ndarray, y: np.ndarray, query: np.ndarray, floor: float
+        ) -> tuple[float, float, int, float] | None:
+    """Least squares of ``y`` on ``design`` (one row per finished curve): the Student-t
+    prediction at ``query`` (mean, scale, degrees of freedom; the scale includes the
+    uncertainty of the coefficients, so a query unlike the curves is uncertain) and the
+    leave-one-out log predictive density of the curves. None with too few curves."""
     n, p = design.shape
     if n < p + 2:
         return None
     gram = design.T @ design
-    try:
-        inv = np.linalg.inv(gram)
-    except np.linalg.LinAlgError:
+    if np.linalg.cond(gram) > 1e10:
         return None
-    if not np.all(np.isfinite(inv)) or np.abs(inv).max() * np.abs(gram).max() > 1e12:
-        return None
-    coef = inv @ design.T @ y
+    inv = np.linalg.inv(gram)
+    coef = inv @ (design.T @ y)
     resid = y - design @ coef
     rss = float(resid @ resid)
     dof = n - p
-    s2 = rss / dof
-    h = np.einsum("ij,jk,ik->i", design, inv, design)
-    h = np.minimum(h, 1.0 - 1e-9)
-    # leave-one-out: residual r/(1-h), variance s2_(-i) / (1-h), dof n-p-1
-    s2_loo = np.maximum((rss - resid**2 / (1.0 - h)) / (dof - 1), 0.0)
-    scale_loo = np.sqrt(np.maximum(s2_loo / (1.0 - h), floor**2))
-    loo = float(np.sum(_t_logpdf(resid / (1.0 - h), dof - 1, scale_loo)))
-    scale = max(float(np.sqrt(s2 * (1.0 + float(query @ inv @ query)))), floor)
+    leverage = np.minimum(np.einsum("ij,jk,ik->i", design, inv, design), 1.0 - 1e-9)
+    # leave-one-out: residual r / (1 - h), variance s2_(-i) / (1 - h), dof - 1
+    s2_loo = np.maximum((rss - resid**2 / (1.0 - leverage)) / (dof - 1), 0.0)
+    scale_loo = np.sqrt(np.maximum(s2_loo / (1.0 - leverage), floor**2))
+    loo = float(np.sum(_t_logpdf(resid / (1.0 - leverage), dof - 1, scale_loo)))
+    scale = max(float(np.sqrt(rss / dof * (1.0 + query @ inv @ query))), floor)
     return float(query @ coef), scale, dof, loo
 
 
 class CalibratedStopper(EarlyStopper):
-    def __init__(self, goal: Goal, *, alpha: float = 0.1, look_power: float = 0.5,
-                 smooth: int = SMOOTH, models: str = "0123", combine: str = "mix",
-                 guard: int = 1, margin: float = 0.0, **kwargs: float) -> None:
-        super().__init__(goal, **kwargs)  # type: ignore[arg-type]
+    """Three models of a finished curve's final loss y from its running best x at the trial's
+    current step and its shape g (how much x fell over the last doubling of steps):
+    y = x + c, y = a + b x, and y = a + b x + d g, each fitted by least squares to the job's
+    finished curves (not to trials stopped early, whose end is unknown). Each gives a
+    Student-t prediction for the trial; they are averaged with weights from how well each
+    predicted the finished curves left out one at a time. The trial stops when the
+    probability that its final loss beats the best finished one by more than ``tolerance``
+    (relative) is below ``alpha / sqrt(looks)``, looks being the evaluations of a typical
+    finished curve: the rule decides at each of them, and a stop is final.
+
+    What it does not know, it does not stop for: nothing is stopped before ``min_completed``
+    curves have finished; a model needs two curves more than its coefficients, and few
+    curves give wide predictions (few degrees of freedom); a trial unlike the finished curves
+    gets a wide one (the coefficients' uncertainty); and a trial still falling faster than
+    every finished curve fell at the same step is kept."""
+
+    def __init__(self, goal: Goal, *, alpha: float = 0.1, tolerance: float = 0.002,
+                 min_completed: int = 4, **kwargs: float) -> None:
+        super().__init__(goal, min_completed=min_completed, **kwargs)  # type: ignore[arg-type]
         self.alpha = alpha
-        self.look_power = look_power
-        self.smooth = int(smooth)
-        self.models = str(models)
-        self.guard = int(guard)
-        self.combine = combine
-        self.margin = margin
+        self.tolerance = tolerance
 
-    def p_beat(self, trial: Trial, finished: Sequence[Trial]) -> tuple[float, float] | None:
-        loss = self.goal.loss
+    def predict(self, trial: Trial, finished: Sequence[Trial]) -> tuple[float, float] | None:
+        """The probability that ``trial``'s final loss beats the best of ``finished``, and its
+        expected final loss; None when the finished curves cannot tell."""
         sign = self.goal.sign
-        steps, _ = recent(trial, self.smooth)
-        k = len(steps)
-        at = [*steps, *(s / 2.0 for s in steps), *(s / 4.0 for s in steps)]
-        horizon = max(c.last_step for c in finished)
-        doublings = float(np.log2(max(horizon / steps[-1], 1.0)))
-
-        def levels(points: Sequence[tuple[int, float]]) -> np.ndarray:
-            v = sign * values_at(points, at)
-            return np.array([v[:k].mean(), v[k:2 * k].mean(), v[2 * k:].mean()])
-
-        def extrapolate(lv: np.ndarray) -> np.ndarray:
-            """Level carried to the horizon: the last doubling's drop, continued with the ratio
-            of the last two doublings' drops (0 to 0.9), NaN where not defined."""
-            g1, g2 = lv[..., 0] - lv[..., 1], lv[..., 1] - lv[..., 2]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                q = np.where((g1 < 0) & (g2 < 0), np.clip(g1 / g2, 0.0, 0.9), 0.0)
-            q = np.where(np.isfinite(lv[..., 2]), q, np.nan)
-            factor = np.where(q > 0, q * (1 - q**doublings) / np.where(q < 1, 1 - q, 1), 0.0)
-            return lv[..., 0] + np.minimum(g1, 0.0) * factor
-
-        own = levels(trial.measurements)
-        peers = np.array([levels(c.measurements) for c in finished])
-        y = np.array([loss(c.measurements[-1][1]) for c in finished])
+        s = float(trial.last_step)
+        at = np.array([s, s / 2.0])
+        own = best_by(trial.measurements, sign, at)
+        peers = np.array([best_by(c.measurements, sign, at) for c in finished])
+        y = np.array([sign * c.measurements[-1][1] for c in finished])
         ok = np.isfinite(peers[:, 0])
         peers, y = peers[ok], y[ok]
-        if len(y) < 2:
+        if len(y) < 3:
             return None
-        x_t, x = own[0], peers[:, 0]
         best = float(y.min())
-        best -= self.margin * abs(best)
-        floor = evaluation_noise(finished)
-        ones = np.ones_like(x)
+        noise = evaluation_noise(finished)
+        best -= self.tolerance * abs(best)
+        x_t, x = own[0], peers[:, 0]
         shape = bool(np.isfinite(own[1]) and np.all(np.isfinite(peers[:, 1])))
-        g_t = own[0] - own[1] if shape else 0.0
-        g = peers[:, 0] - peers[:, 1]
-        z_t, z = extrapolate(own), extrapolate(peers)
-        has_z = bool(np.isfinite(z_t) and np.all(np.isfinite(z)))
-        guard = self.guard == 1 or (self.guard == 2 and shape and g_t < np.min(g) - floor) or (
-            self.guard == 3 and not has_z)
-        if shape and guard and g_t < 0:
-            optimistic = x_t + g_t * doublings
-            if optimistic < best:
-                return 1.0, optimistic
-        fits = []
-        if "0" in self.models:  # final = level + c
-            fits.append((_fit(ones[:, None], y - x, np.array([1.0]), floor), x_t))
-        if "1" in self.models:  # final = a + b level
-            fits.append((_fit(np.column_stack([ones, x]), y, np.array([1.0, x_t]), floor), 0.0))
-        if "2" in self.models and shape:  # final = level + c + d shape
-            fits.append((_fit(np.column_stack([ones, g]), y - x, np.array([1.0, g_t]), floor),
-                         x_t))
-        if "3" in self.models and shape:  # final = a + b level + d shape
-            fits.append((_fit(np.column_stack([ones, x, g]), y, np.array([1.0, x_t, g_t]),
-                              floor), 0.0))
-        if "4" in self.models and has_z:  # final = a + b extrapolated level
-            fits.append((_fit(np.column_stack([ones, z]), y, np.array([1.0, z_t]), floor), 0.0))
-        if "5" in self.models and has_z:  # final = extrapolated level + c
-            fits.append((_fit(ones[:, None], y - z, np.array([1.0]), floor), z_t))
-        fits = [(f, off) for f, off in fits if f is not None]
-        if not fits:
+        g_t = own[1] - own[0] if shape else 0.0
+        g = peers[:, 1] - peers[:, 0]
+        if shape and g_t > float(np.max(g)) + noise:
+            return None  # falling faster than every finished curve did here: unknown ground
+        ones = np.ones_like(x)
+        floor = max(noise, 1e-9 * abs(best))
+        # (fit, offset): the prediction of y is the fit's plus the offset
+        fits = [(fit(ones[:, None], y - x, np.array([1.0]), floor), x_t),
+                (fit(np.column_stack([ones, x]), y, np.array([1.0, x_t]), floor), 0.0)]
+        if shape:
+            fits.append((fit(np.column_stack([ones, x, g]), y, np.array([1.0, x_t, g_t]),
+                             floor), 0.0))
+        good = [(f, offset) for f, offset in fits if f is not None]
+        if not good:
             return None
-        ps = np.array([stdtr(dof, (best - off - m) / sc) for (m, sc, dof, _), off in fits])
-        means = np.array([m + off for (m, _, _, _), off in fits])
-        if self.combine == "max":
-            return float(ps.max()), float(means[ps.argmax()])
-        loo = np.array([f[3] for f, _ in fits])
+        p = np.array([stdtr(dof, (best - offset - m) / scale)
+                      for (m, scale, dof, _), offset in good])
+        means = np.array([m + offset for (m, _, _, _), offset in good])
+        loo = np.array([f[3] for f, _ in good])
         w = np.exp(loo - loo.max())
         w /= w.sum()
-        return float(w @ ps), float(w @ means)
+        return float(w @ p), float(w @ means)
 
     def _decide(self, trial: Trial, completed: Sequence[Trial], horizon: int) -> StopDecision:
         finished = [c for c in completed if not c.stopped_early]
-        if len(finished) < self.min_completed:
-            return KEEP
-        result = self.p_beat(trial, finished)
+        result = self.predict(trial, finished) if len(finished) >= self.min_completed else None
         if result is None:
             return KEEP
         p_beat, mean = result
         looks = float(np.median([len(c.measurements) for c in finished]))
-        threshold = self.alpha / looks**self.look_power
-        if p_beat < threshold:
+        if p_beat < self.alpha / np.sqrt(looks):
             return StopDecision(True, f"calibrated rule: probability {p_beat:.4f} of beating "
-                                f"the best (forecast final value {self.goal.loss(mean):.6g})")
+                                f"the best (expected final value {self.goal.sign * mean:.6g})")
         return KEEP
