@@ -131,6 +131,84 @@ def verdicts(jobs: Sequence[dict], earlier: Sequence[Sequence[Trial]]) -> list[s
     ]
 
 
+@dataclass(frozen=True)
+class TimeSplit:
+    """Where one job's trial time went (seconds, means over its trials that succeeded)."""
+
+    trials: int
+    steps: int  # training steps reached (the last evaluated step of each trial)
+    compute: float  # trial-seconds: process start to the tuner recording its end
+    start_up: float  # process start to the first training summary (imports, data, graph)
+    training: float  # first training summary to the last evaluation (train and evaluate)
+    after_last: float  # last evaluation to the recorded end, trials run to the end
+    after_stop: float  # the same for stopped trials: noticing, deciding, killing, reaping
+    noticed: float  # median delay from an evaluation written to the tuner having it
+    slot_idle: float  # mean time a slot stood empty between a trial's end and the next start
+
+
+def time_split(store_path: str, job_name: str, job_dir: Path) -> TimeSplit:
+    """``job_name``'s time split, from the store and the event files its trials wrote."""
+    from tf_hptune.channel.events import EventDirectoryScanner
+    from tf_hptune.store import State, open_store
+
+    with open_store(store_path) as store:
+        records = [t for t in store.list_trials(job_name)
+                   if t.state is State.SUCCEEDED and t.start_time and t.end_time]
+        hyperparameters = store.get_job(job_name).config["trainingInput"]["hyperparameters"]
+    tag = hyperparameters["hyperparameterMetricTag"]
+    slots = int(hyperparameters.get("maxParallelTrials", 1))
+    start_up, training, after_last, after_stop, noticed = [], [], [], [], []
+    for t in records:
+        scanner = EventDirectoryScanner(job_dir / t.trial_id, tag)
+        events = scanner.read_new()
+        evals = sorted((step, wall) for step, _, wall, src in events if scanner.is_eval_dir(src))
+        trained = sorted(wall for _, _, wall, src in
+                         EventDirectoryScanner(job_dir / t.trial_id, "loss").read_new()
+                         if not scanner.is_eval_dir(src))
+        if not evals or not trained:
+            continue
+        start_up.append(trained[0] - t.start_time)
+        training.append(evals[-1][1] - trained[0])
+        (after_stop if t.stopped_early else after_last).append(t.end_time - evals[-1][1])
+        written = dict(evals)
+        noticed += [m.time - written[m.step] for m in t.measurements if m.step in written]
+    starts = sorted(t.start_time for t in records)
+    ends = sorted(t.end_time for t in records)
+    # the k-th trial past the first wave took the slot freed by the k-th trial to end
+    idle = [max(0.0, start - end) for start, end in zip(starts[slots:], ends)]
+
+    def mean(xs: list[float]) -> float:
+        return float(sum(xs) / len(xs)) if xs else float("nan")
+
+    return TimeSplit(
+        trials=len(records),
+        steps=sum(t.measurements[-1].step for t in records if t.measurements),
+        compute=sum(t.end_time - t.start_time for t in records),
+        start_up=mean(start_up), training=mean(training), after_last=mean(after_last),
+        after_stop=mean(after_stop),
+        noticed=sorted(noticed)[len(noticed) // 2] if noticed else float("nan"),
+        slot_idle=mean(idle),
+    )
+
+
+def time_table(splits: Sequence[TimeSplit], labels: Sequence[str]) -> list[str]:
+    """The time split of each job, then steps saved against compute saved, job 2 (early
+    stopping) against job 1 (none), both with the same number of trials."""
+    header = ["job", "trials", "steps", "trial-s", "trial-s / trial", "start-up",
+              "train + evaluate", "after the last evaluation (run to the end / stopped)",
+              "evaluation noticed after", "slot idle"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, x in zip(labels, splits):
+        lines.append(
+            f"| {label} | {x.trials} | {x.steps} | {x.compute:.0f} | {x.compute / x.trials:.1f} "
+            f"| {x.start_up:.1f} | {x.training:.1f} | {x.after_last:.2f} / {x.after_stop:.2f} "
+            f"| {x.noticed:.2f} | {x.slot_idle:.2f} |")
+    one, two = splits[0], splits[1]
+    lines.append(f"\nJob 2 against job 1: {1 - two.steps / one.steps:.0%} of training steps "
+                 f"saved, {1 - two.compute / one.compute:.0%} of trial-seconds saved.")
+    return lines
+
+
 def describe(name: str, store: str) -> dict:
     return json.loads(cli("jobs", "describe", name, "--store", store, "--format", "json",
                           capture_output=True, check=True).stdout)
@@ -184,6 +262,9 @@ def main() -> None:
     for job, (_, _, comment), e in zip(results, jobs, earlier):
         print("| " + " | ".join(row(job, comment, e)) + " |")
     print("\n" + "\n".join(verdicts(results, earlier)))
+    splits = [time_split(store, job["jobId"], work / job["jobId"]) for job in results]
+    print("\nWhere the trials' time went (seconds, means per trial):\n")
+    print("\n".join(time_table(splits, [job["jobId"][-1] for job in results])))
     print(f"\nwork directory: {work}", file=sys.stderr)
 
 
