@@ -19,6 +19,11 @@ evaluations.
 
     .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--families ...]
         [--settings 40x5 ...] [--rule NAME[:K=V,...]] [--option threshold=0.1]
+        [--target RULE] [--json FILE]
+    .venv/bin/python benchmarks/replay.py --report FILE [--target RULE]
+
+Set ``OPENBLAS_NUM_THREADS=1``: the rules solve many tiny least-squares problems, and a
+threaded BLAS spinning on two busy cores makes each one hundreds of times slower.
 """
 
 from __future__ import annotations
@@ -571,6 +576,36 @@ TARGET_HEADER = (
 )
 
 
+def overview(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table, one line per family and setting, one column per rule: steps saved /
+    jobs whose best is kept within 0.5%, from summaries as ``--json`` writes them."""
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["family"], row["setting"]), {})[row["rule"]] = row
+    rules = list(dict.fromkeys(r["rule"] for r in rows if r["rule"] != "none"))
+    lines = ["| family | setting | " + " | ".join(rules) + " |",
+             "| --- | --- |" + " ---: |" * len(rules)]
+    for (family, setting), by_rule in cells.items():
+        lines.append(f"| {family} | {setting} | " + " | ".join(
+            f"{by_rule[r]['steps_saved']:.0%} / {by_rule[r]['within']:.0%}" if r in by_rule
+            else "-" for r in rules) + " |")
+    return "\n".join(lines)
+
+
+def report(path: Path, target: str) -> None:
+    """Print the overview and ``target``'s targets table from a ``--json`` file."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    print(f"### Steps saved / best within 0.5%\n\n{overview(rows)}")
+    cells: dict[tuple[str, str], list[Summary]] = {}
+    for row in rows:
+        fields = {k: row[k] for k in Summary.__dataclass_fields__}
+        cells.setdefault((row["family"], row["setting"]), []).append(Summary(**fields))
+    lines = [target_row(f, s, summaries, target) for (f, s), summaries in cells.items()
+             if any(x.rule == target for x in summaries)]
+    if lines:
+        print(f"\n### Targets: {target}\n\n{TARGET_HEADER}\n" + "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="replayed jobs per setting")
@@ -592,7 +627,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--json", type=Path, default=None,
                         help="also append every summary to this file, one JSON object a line")
+    parser.add_argument("--report", type=Path, default=None, metavar="JSON",
+                        help="replay nothing: print the overview and targets of a --json file")
     args = parser.parse_args(argv)
+    if args.report:
+        report(args.report, args.target or DEFAULT_STOPPER)
+        return
 
     jobs = 20 if args.quick else args.jobs
     common = parse_options(args.option)

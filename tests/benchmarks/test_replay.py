@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -257,3 +259,15 @@ def test_targets_name_the_anchors_that_do_as_well_on_both_counts():
     line = replay.target_row("f", "40x5", [ours, summary("median", 0.6, 0.95),
                                             summary("optuna-sh", 0.8, 0.5)], "calibrated")
     assert line.startswith("| f | 40x5 | 55.0% |") and "| yes | no | median |" in line
+
+
+def test_report_reprints_a_json_file(tmp_path, capsys):
+    rows = [{"family": "f", "setting": "40x5", **asdict(s)} for s in
+            (summary("none", 0.0, 1.0), summary("calibrated", 0.55, 0.92),
+             summary("median", 0.4, 1.0))]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    replay.report(path, "calibrated")
+    out = capsys.readouterr().out
+    assert "| f | 40x5 | 55% / 92% | 40% / 100% |" in out
+    assert "| f | 40x5 | 55.0% | 55.0% | 92.0% |" in out and "| yes | no | none |" in out
