@@ -1,4 +1,4 @@
-"""Replay whole tuning jobs from recorded learning curves, with and without early stopping.
+"""Replay whole tuning jobs from learning curves, with and without early stopping.
 
 A job draws ``maxTrials`` recorded configurations (random order, no repeats, seeded) and runs
 them ``maxParallelTrials`` at a time on a simulated clock counted in training steps: a trial
@@ -12,7 +12,18 @@ from the curves finished by the job's end), lie from the final value it would ha
 and in how many jobs the worst trial's final metric is worse than without stopping.
 Pure numpy (and Optuna for its pruners).
 
-    .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--option threshold=0.1]
+Families of curves: every ``benchmarks/data/curves_<name>.json.gz`` (real TensorFlow runs
+written by ``record_curves.py``), and synthetic ones with known ground truth
+(``SYNTHETIC``): curves at several speeds that cross, plateaus followed by drops, and noisy
+evaluations.
+
+    .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--families ...]
+        [--settings 40x5 ...] [--rule NAME[:K=V,...]] [--option threshold=0.1]
+        [--target RULE] [--json FILE]
+    .venv/bin/python benchmarks/replay.py --report FILE [--target RULE]
+
+Set ``OPENBLAS_NUM_THREADS=1``: the rules solve many tiny least-squares problems, and a
+threaded BLAS spinning on two busy cores makes each one hundreds of times slower.
 """
 
 from __future__ import annotations
@@ -23,21 +34,24 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping import STOPPERS, EarlyStopper, make_stopper
+from tf_hptune.stopping import DEFAULT_STOPPER, STOPPERS, EarlyStopper, make_stopper
 from tf_hptune.trial import Trial, forecast_finals
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-DEFAULT_SETTINGS = ("40x5", "20x2")  # maxTrials x maxParallelTrials
-OPTUNA_RULES = ("optuna-median", "optuna-hyperband")
+# maxTrials x maxParallelTrials: the service's 40x5, a small job, maxParallelTrials at a quarter
+# of maxTrials (few trials complete early on), and one trial at a time
+DEFAULT_SETTINGS = ("40x5", "20x2", "40x10", "20x5", "40x1")
+OPTUNA_RULES = ("optuna-median", "optuna-percentile", "optuna-sh", "optuna-hyperband")
 REFERENCE_RULES = ("first-wave",)
 DEFAULT_RULES = (*STOPPERS, *OPTUNA_RULES, *REFERENCE_RULES)
+ANCHORS = ("median", *OPTUNA_RULES)  # what the default rule must not do worse than
 WITHIN = 0.005  # a job's best is "as good" within 0.5% (relative) of the no-stopping best
 Options = dict[str, float | int | str]
 
@@ -70,6 +84,91 @@ def load_curves(path: Path) -> CurveSet:
         values=[np.asarray(r["values"], dtype=float) for r in runs],
         wall_seconds=np.array([r["wall_seconds"] for r in runs], dtype=float),
     )
+
+
+# --- synthetic families: known ground truth -------------------------------------------------
+
+SYNTH_STEPS = np.arange(50, 1001, 50)  # 20 evaluations of a 1000-step run
+SYNTH_CONFIGS = 120
+
+
+def _synth_crossing(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Exponential approach to each configuration's final value, time constants from 20 to 300
+    steps; the slower a configuration learns, the better it tends to end, so slow starters
+    cross fast ones. Evaluation noise 0.2% of the value."""
+    n = SYNTH_CONFIGS
+    u = rng.uniform(size=n)
+    tau = 20.0 * 15.0**u
+    final = 1.0 + 0.2 * (1.0 - u) + 0.05 * rng.normal(size=n)
+    start = 3.0 + 0.3 * rng.normal(size=n)
+    clean = final[:, None] + (start - final)[:, None] * np.exp(-t[None, :] / tau[:, None])
+    return clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
+
+
+def _synth_plateau(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Plateaus followed by drops. Final values do not depend on the shape: a third of the
+    configurations learn at once (time constant 30 to 100 steps), a third sit at their start
+    for 10 to 60% of the run before they learn, a third level off 0.05 to 0.3 above their
+    final value and drop to it when their learning rate is cut at 60% of the run. Evaluation
+    noise 0.2% of the value."""
+    n = SYNTH_CONFIGS
+    final = 1.0 + 0.2 * rng.uniform(size=n)
+    tau = rng.uniform(30.0, 100.0, size=n)
+    kind = rng.integers(0, 3, size=n)
+    delay = np.where(kind == 1, rng.uniform(0.1, 0.6, size=n) * t[-1], 0.0)
+    extra = np.where(kind == 2, rng.uniform(0.05, 0.3, size=n), 0.0)
+    start = 2.5 + 0.2 * rng.normal(size=n)
+    since = np.maximum(t[None, :] - delay[:, None], 0.0)
+    level = final + extra
+    clean = level[:, None] + (start - level)[:, None] * np.exp(-since / tau[:, None])
+    cut = 0.6 * t[-1]
+    after = np.maximum(t - cut, 0.0)
+    clean -= extra[:, None] * (1.0 - np.exp(-after[None, :] / 40.0))
+    return clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
+
+
+def _synth_noisy(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Noisy evaluations: exponential approach (time constants 20 to 200 steps, weakly
+    related to the final value) with evaluation noise of 0.5% of the value (2 to 3 times the
+    recorded families'), heavy-tailed (Student t, 3 degrees of freedom)."""
+    n = SYNTH_CONFIGS
+    u = rng.uniform(size=n)
+    tau = 20.0 * 10.0**u
+    final = 1.0 + 0.1 * (1.0 - u) + 0.06 * rng.normal(size=n) ** 2
+    start = 2.0 + 0.2 * rng.normal(size=n)
+    clean = final[:, None] + (start - final)[:, None] * np.exp(-t[None, :] / tau[:, None])
+    return clean * (1.0 + 0.005 * rng.standard_t(3, size=clean.shape) / np.sqrt(3.0))
+
+
+SYNTHETIC: dict[str, Callable[[np.random.Generator, np.ndarray], np.ndarray]] = {
+    "synth_crossing": _synth_crossing,
+    "synth_plateau": _synth_plateau,
+    "synth_noisy": _synth_noisy,
+}
+
+
+def synthetic_curves(name: str, seed: int = 17) -> CurveSet:
+    """The synthetic family ``name`` (a loss to minimise; every run costs the same)."""
+    values = SYNTHETIC[name](np.random.default_rng([seed, len(name)]), SYNTH_STEPS.astype(float))
+    return CurveSet(name, "loss", Goal.MINIMIZE, [SYNTH_STEPS.copy() for _ in values],
+                    [np.round(v, 6) for v in values], np.ones(len(values)))
+
+
+def family_names(data_dir: Path) -> list[str]:
+    """Every recorded family in ``data_dir``, then the synthetic ones."""
+    recorded = sorted(p.name[len("curves_"):-len(".json.gz")]
+                      for p in data_dir.glob("curves_*.json.gz"))
+    return [*recorded, *SYNTHETIC]
+
+
+def load_family(name: str, data_dir: Path) -> CurveSet:
+    if name in SYNTHETIC:
+        return synthetic_curves(name)
+    path = data_dir / f"curves_{name}.json.gz"
+    if not path.exists():
+        raise SystemExit(f"no family {name!r}: neither {path} (run record_curves.py) nor one "
+                         f"of the synthetic {', '.join(SYNTHETIC)}")
+    return load_curves(path)
 
 
 # --- rules, as seen by the simulator ---------------------------------------------------------
@@ -313,18 +412,22 @@ def policy_factory(
     import optuna
 
     optuna.logging.set_verbosity(logging.WARNING)
-    if name == "optuna-median":
-        return lambda job: OptunaPolicy(
-            goal, optuna.pruners.MedianPruner(**options), f"replay-{job}"
-        )
-    resources = {
-        "min_resource": int(min(s[0] for s in curves.steps)),
-        "max_resource": int(max(s[-1] for s in curves.steps)),
-        **options,
+    first_step = int(min(s[0] for s in curves.steps))
+    pruners: dict[str, Callable[[], Any]] = {
+        "optuna-median": lambda: optuna.pruners.MedianPruner(**options),
+        # keeps trials in the best quarter at each step (the median pruner keeps half)
+        "optuna-percentile": lambda: optuna.pruners.PercentilePruner(
+            **{"percentile": 25.0, **options}),
+        "optuna-sh": lambda: optuna.pruners.SuccessiveHalvingPruner(
+            **{"min_resource": first_step, **options}),
+        "optuna-hyperband": lambda: optuna.pruners.HyperbandPruner(**{
+            "min_resource": first_step,
+            "max_resource": int(max(s[-1] for s in curves.steps)),
+            **options}),
     }
-    return lambda job: OptunaPolicy(
-        goal, optuna.pruners.HyperbandPruner(**resources), f"replay-{job}"
-    )
+    make_pruner = pruners[name]
+    make_pruner()  # fail on bad options before any job runs
+    return lambda job: OptunaPolicy(goal, make_pruner(), f"replay-{job}")
 
 
 def rule_label(name: str, options: Options) -> str:
@@ -443,22 +546,93 @@ def parse_setting(text: str) -> tuple[int, int]:
         ) from None
 
 
+def dominated(rule: Summary, anchor: Summary) -> bool:
+    """Whether ``anchor`` does at least as well as ``rule`` on both steps saved and jobs whose
+    best is kept within 0.5%, and better on one of them."""
+    saved, kept = anchor.steps_saved - rule.steps_saved, anchor.within - rule.within
+    eps = 1e-9
+    return saved >= -eps and kept >= -eps and (saved > eps or kept > eps)
+
+
+def target_row(family: str, setting: str, summaries: Sequence[Summary], rule: str) -> str:
+    """One line of the targets table: ``rule``'s steps saved and best kept, whether it meets
+    the targets (>= 90% kept, >= 50% saved; moonshot 95% / 60%), and the anchors that do at
+    least as well on both counts."""
+    by_name = {s.rule: s for s in summaries}
+    ours = by_name[rule]
+    beaten_by = [a for a in ANCHORS if a in by_name and dominated(ours, by_name[a])]
+    meets = ours.within >= 0.9 and ours.steps_saved >= 0.5
+    moon = ours.within >= 0.95 and ours.steps_saved >= 0.6
+    return (f"| {family} | {setting} | {ours.steps_saved:.1%} | {ours.compute_saved:.1%} "
+            f"| {ours.within:.1%} | {ours.as_good:.1%} | {ours.worst_gap:.2%} "
+            f"| {'yes' if meets else 'no'} | {'yes' if moon else 'no'} "
+            f"| {', '.join(beaten_by) or 'none'} |")
+
+
+TARGET_HEADER = (
+    "| family | setting | steps saved | compute saved | best within 0.5% | best as good "
+    "| worst gap | >= 50% saved, >= 90% kept | moonshot 60% / 95% | anchors as good on both |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+)
+
+
+def overview(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table, one line per family and setting, one column per rule: steps saved /
+    jobs whose best is kept within 0.5%, from summaries as ``--json`` writes them."""
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["family"], row["setting"]), {})[row["rule"]] = row
+    rules = list(dict.fromkeys(r["rule"] for r in rows if r["rule"] != "none"))
+    lines = ["| family | setting | " + " | ".join(rules) + " |",
+             "| --- | --- |" + " ---: |" * len(rules)]
+    for (family, setting), by_rule in cells.items():
+        lines.append(f"| {family} | {setting} | " + " | ".join(
+            f"{by_rule[r]['steps_saved']:.0%} / {by_rule[r]['within']:.0%}" if r in by_rule
+            else "-" for r in rules) + " |")
+    return "\n".join(lines)
+
+
+def report(path: Path, target: str) -> None:
+    """Print the overview and ``target``'s targets table from a ``--json`` file."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    print(f"### Steps saved / best within 0.5%\n\n{overview(rows)}")
+    cells: dict[tuple[str, str], list[Summary]] = {}
+    for row in rows:
+        fields = {k: row[k] for k in Summary.__dataclass_fields__}
+        cells.setdefault((row["family"], row["setting"]), []).append(Summary(**fields))
+    lines = [target_row(f, s, summaries, target) for (f, s), summaries in cells.items()
+             if any(x.rule == target for x in summaries)]
+    if lines:
+        print(f"\n### Targets: {target}\n\n{TARGET_HEADER}\n" + "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="replayed jobs per setting")
     parser.add_argument("--quick", action="store_true", help="20 jobs per setting")
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
-                        help="maxTrials x maxParallelTrials (default: 40x5 20x2)")
-    parser.add_argument("--examples", nargs="+", default=None,
-                        help="examples to replay (default: every curves_*.json.gz)")
+                        help=f"maxTrials x maxParallelTrials (default: "
+                        f"{' '.join(DEFAULT_SETTINGS)})")
+    parser.add_argument("--families", nargs="+", default=None,
+                        help="families to replay (default: every curves_*.json.gz, then "
+                        f"{', '.join(SYNTHETIC)})")
     parser.add_argument("--rule", action="append", dest="rules", metavar="NAME[:K=V,...]",
                         help="a rule to compare, repeatable (default: "
                         f"{', '.join(DEFAULT_RULES)}); e.g. curve:threshold=0.1")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="passed to make_stopper for every tf_hptune rule, repeatable")
+    parser.add_argument("--target", default=None, metavar="LABEL",
+                        help="the rule the targets table judges (default: the default rule)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the jobs' draws")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also append every summary to this file, one JSON object a line")
+    parser.add_argument("--report", type=Path, default=None, metavar="JSON",
+                        help="replay nothing: print the overview and targets of a --json file")
     args = parser.parse_args(argv)
+    if args.report:
+        report(args.report, args.target or DEFAULT_STOPPER)
+        return
 
     jobs = 20 if args.quick else args.jobs
     common = parse_options(args.option)
@@ -466,24 +640,31 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.rules or DEFAULT_RULES:
         name, options = parse_rule(spec)
         rules.append((name, {**common, **options} if name in STOPPERS else options))
-    names = args.examples or sorted(
-        p.name[len("curves_"):-len(".json.gz")] for p in args.data_dir.glob("curves_*.json.gz")
-    )
-    if not names:
-        raise SystemExit(f"no curves_*.json.gz in {args.data_dir}; run record_curves.py")
-    for example in names:
-        curves = load_curves(args.data_dir / f"curves_{example}.json.gz")
+    labels = [rule_label(name, options) for name, options in rules]
+    target = args.target or rule_label(DEFAULT_STOPPER, common)
+    targets = []
+    for family in args.families or family_names(args.data_dir):
+        curves = load_family(family, args.data_dir)
         for setting in args.settings:
             max_trials, parallel = parse_setting(setting)
             max_trials = min(max_trials, len(curves))
             print(
                 f"\n### {curves.example}: {curves.metric} ({curves.goal.value}), "
                 f"{max_trials} trials / {parallel} parallel, {jobs} jobs "
-                f"from {len(curves)} recorded curves\n",
+                f"from {len(curves)} curves\n",
                 flush=True,
             )
             summaries = compare(curves, max_trials, parallel, jobs, rules, args.seed)
             print(format_table(summaries), flush=True)
+            if args.json:
+                with args.json.open("a", encoding="utf-8") as f:
+                    for summary in summaries:
+                        f.write(json.dumps({"family": family, "setting": setting, "jobs": jobs,
+                                            "seed": args.seed, **asdict(summary)}) + "\n")
+            if target in labels:
+                targets.append(target_row(family, setting, summaries, target))
+    if targets:
+        print(f"\n### Targets: {target}\n\n{TARGET_HEADER}\n" + "\n".join(targets))
 
 
 if __name__ == "__main__":

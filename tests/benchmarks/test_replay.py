@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -225,3 +227,47 @@ def test_rule_and_option_parsing():
     with pytest.raises(SystemExit):
         replay.parse_options(["threshold"])
     assert replay.parse_setting("40x5") == (40, 5)
+
+
+def test_synthetic_families_are_seeded_and_have_their_shapes():
+    for name in replay.SYNTHETIC:
+        a, b = replay.synthetic_curves(name), replay.synthetic_curves(name)
+        assert len(a) == replay.SYNTH_CONFIGS and a.goal is Goal.MINIMIZE
+        assert all(np.array_equal(x, y) for x, y in zip(a.values, b.values))
+    first, final = (np.array([v[k] for v in replay.synthetic_curves("synth_crossing").values])
+                    for k in (0, -1))
+    # slow starters end best: the first value ranks the final ones backwards
+    assert np.corrcoef(np.argsort(np.argsort(first)), np.argsort(np.argsort(final)))[0, 1] < 0
+    names = replay.family_names(replay.DATA_DIR)
+    assert names[-len(replay.SYNTHETIC):] == list(replay.SYNTHETIC)
+    assert {"babyweight", "census", "lr_batch", "keras_epochs"} <= set(names)
+    with pytest.raises(SystemExit, match="no family 'nope'"):
+        replay.load_family("nope", replay.DATA_DIR)
+
+
+def summary(rule: str, saved: float, within: float) -> replay.Summary:
+    return replay.Summary(rule, saved, saved, saved, within, within, 0.0, 0.0, 0.0, 0.0, 0.0,
+                          0.0, 0.0)
+
+
+def test_targets_name_the_anchors_that_do_as_well_on_both_counts():
+    ours = summary("calibrated", 0.55, 0.92)
+    assert replay.dominated(ours, summary("median", 0.60, 0.92))
+    assert replay.dominated(ours, summary("median", 0.55, 0.95))
+    assert not replay.dominated(ours, summary("median", 0.55, 0.92))  # a tie is not worse
+    assert not replay.dominated(ours, summary("median", 0.70, 0.90))  # saves more, keeps less
+    line = replay.target_row("f", "40x5", [ours, summary("median", 0.6, 0.95),
+                                            summary("optuna-sh", 0.8, 0.5)], "calibrated")
+    assert line.startswith("| f | 40x5 | 55.0% |") and "| yes | no | median |" in line
+
+
+def test_report_reprints_a_json_file(tmp_path, capsys):
+    rows = [{"family": "f", "setting": "40x5", **asdict(s)} for s in
+            (summary("none", 0.0, 1.0), summary("calibrated", 0.55, 0.92),
+             summary("median", 0.4, 1.0))]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    replay.report(path, "calibrated")
+    out = capsys.readouterr().out
+    assert "| f | 40x5 | 55% / 92% | 40% / 100% |" in out
+    assert "| f | 40x5 | 55.0% | 55.0% | 92.0% |" in out and "| yes | no | none |" in out

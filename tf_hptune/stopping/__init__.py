@@ -5,12 +5,14 @@ from collections.abc import Callable
 
 from tf_hptune.spec.model import Goal
 from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision
+from tf_hptune.stopping.calibrated import CalibratedStopper
 from tf_hptune.stopping.curve import CurveStopper
 from tf_hptune.stopping.median import MedianStopper
 
 STOPPERS: dict[str, Callable[..., EarlyStopper]] = {
     "median": MedianStopper,
     "curve": CurveStopper,
+    "calibrated": CalibratedStopper,
 }
 DEFAULT_STOPPER = "curve"
 

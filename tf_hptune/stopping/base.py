@@ -5,6 +5,8 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from tf_hptune.spec.model import Goal
 from tf_hptune.trial import Trial
 
@@ -16,6 +18,16 @@ class StopDecision:
 
 
 KEEP = StopDecision(False)
+
+
+def evaluation_noise(trials: Sequence[Trial]) -> float:
+    """Evaluation noise (a standard deviation), from the step-to-step changes over the second
+    half of each curve (a robust estimate: median absolute change / (0.6745 * sqrt 2))."""
+    changes = []
+    for t in trials:
+        half = [v for _, v in t.measurements[len(t.measurements) // 2:]]
+        changes += [abs(b - a) for a, b in zip(half, half[1:])]
+    return float(np.median(changes)) / (0.6745 * np.sqrt(2.0)) if changes else 0.0
 
 
 class EarlyStopper(abc.ABC):

@@ -2,24 +2,14 @@
 completed trials' curves, and stop when its chance of beating the best is small."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import norm
 
 from tf_hptune.spec.model import Goal
-from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision
+from tf_hptune.stopping.base import KEEP, EarlyStopper, StopDecision, evaluation_noise
 from tf_hptune.trial import SMOOTH, Trial, predict_final, recent, values_at
-
-
-def _noise(trials: Sequence[Trial], loss: Callable[[float], float]) -> float:
-    """Evaluation noise, from the step-to-step changes over the second half of each curve
-    (a robust estimate: median absolute change / (0.6745 * sqrt 2))."""
-    changes = []
-    for t in trials:
-        half = t.measurements[len(t.measurements) // 2:]
-        changes += [abs(loss(b[1]) - loss(a[1])) for a, b in zip(half, half[1:])]
-    return float(np.median(changes)) / (0.6745 * np.sqrt(2.0)) if changes else 0.0
 
 
 class CurveStopper(EarlyStopper):
@@ -54,7 +44,7 @@ class CurveStopper(EarlyStopper):
         predictions = current + deltas
         best = min(self.goal.loss(c.measurements[-1][1]) for c in completed)
         spread = float(np.std(predictions))
-        width = max(spread * len(predictions) ** -0.2, _noise(finished, self.goal.loss),
+        width = max(spread * len(predictions) ** -0.2, evaluation_noise(finished),
                     1e-3 * max(abs(best), 1e-12))
         p_beat = float(np.mean(norm.cdf((best - predictions) / width)))
         if p_beat < self.threshold:
