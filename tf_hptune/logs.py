@@ -3,7 +3,8 @@
 A trial's ``stdout.log`` and ``stderr.log`` grow as it writes (it appends, ``O_APPEND``). Past
 ``LOG_LIMIT`` bytes the tuner cuts one in place: it keeps the first ``LOG_HEAD`` bytes, a line
 that says how much was cut, and the last ``LOG_TAIL`` bytes; the trial's next writes go on at
-the new end.
+the new end. As with logrotate's ``copytruncate``, a write that lands between the cut's last
+look at the size and its truncation (microseconds, once per cut) is lost.
 """
 from __future__ import annotations
 
