@@ -134,7 +134,7 @@ def test_trials_that_end_while_no_tuner_runs_are_judged_from_their_files(tmp_pat
     kills = 0
     while True:
         # a trial runs under this tuner (the records of the killed one's are stale)
-        wait_for(lambda: any(pid_alive(t.pid) for t in running(store)) or ended(store))
+        wait_for(lambda: any(t.pid and pid_alive(t.pid) for t in running(store)) or ended(store))
         if ended(store):
             break
         os.kill(proc.pid, signal.SIGKILL)
