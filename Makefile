@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]' '$(TF_PKG)' 'tensorflow-estimator==2.15.0' 'numpy<2'
+	$(BIN)/python -m pip install -q -e '.[test,ray]' '$(TF_PKG)' 'tensorflow-estimator==2.15.0' 'numpy<2'
 	touch $(STAMP)
 
 demo: $(STAMP)
