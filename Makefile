@@ -30,7 +30,7 @@ venv312: $(STAMP312)
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,notebook]' '$(TF_PKG)' 'tensorflow-estimator==2.15.0' 'numpy<2'
+	$(BIN)/python -m pip install -q -e '.[test,notebook,ray]' '$(TF_PKG)' 'tensorflow-estimator==2.15.0' 'numpy<2'
 	touch $(STAMP)
 
 $(STAMP312): setup.py

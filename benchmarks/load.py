@@ -122,7 +122,8 @@ def main() -> None:
         ("trials / parallel", f"{n} / {args.parallel}"),
         ("trial sleep", f"{args.trial_seconds:g} s"
                         + (f" +- {100 * args.trial_jitter:g} %" if args.trial_jitter else "")),
-        ("suggestions", "when slots free up" if args.no_ahead else "computed ahead"),
+        ("suggestions", "when slots free up" if args.no_ahead
+         else "computed ahead if the designer is slow"),
         ("wall time", f"{wall:.1f} s"),
         ("mean trial run time (process start to reaped)", f"{busy / n:.3f} s"),
         ("idle slot time per trial (tuner overhead)", f"{overhead * 1000:.0f} ms"),

@@ -46,9 +46,11 @@ def tuner_on_ray(request, tmp_path, user_args, *, trials=3, parallel=2, retry=Fa
     tmp_path.mkdir(parents=True, exist_ok=True)
     launcher = make_ray_launcher(request)
     launcher.retry_lost = retry
+    # maxFailedTrials: a trial the test kills may end before any other has (on a loaded
+    # machine), and must not fail the job by the service's more-than-half rule
     spec = make_spec(params, goal="MINIMIZE", hyperparameterMetricTag="loss", maxTrials=trials,
                      maxParallelTrials=parallel, algorithm="RANDOM_SEARCH",
-                     enableTrialEarlyStopping=stopper is not None)
+                     maxFailedTrials=trials, enableTrialEarlyStopping=stopper is not None)
     study = Study.create(spec, store=open_store(tmp_path / "s.db"), name="ray_job", seed=0,
                          stopper=stopper)
     launch = LaunchConfig(module, str(package), str(tmp_path / "out"), user_args=user_args)
