@@ -141,16 +141,16 @@ def test_kill_ends_it_now(launcher, tmp_path):
     launcher.kill(handle)
 
 
-def child_of(tmp_path: Path, trial_id: str = "1") -> int:
-    child_file = tmp_path / "job" / trial_id / "child.pid"
-    until(lambda: child_file.exists() and child_file.read_text() != "")
+def child_of(launcher: Launcher, handle: TrialHandle, tmp_path: Path) -> int:
+    child_file = trial_file(launcher, handle, tmp_path, "child.pid")
+    until(lambda: child_file.exists() and child_file.read_text() != "", launcher, handle)
     return int(child_file.read_text())
 
 
 @pytest.mark.parametrize("end", ["terminate", "kill"])
 def test_children_that_leave_the_process_group_are_ended_too(launcher, tmp_path, end):
     handle = start(launcher, tmp_path, "--mode", "escape")
-    child = child_of(tmp_path)
+    child = child_of(launcher, handle, tmp_path)
     assert os.getsid(child) == child  # setsid: outside the trial's session and group
     if end == "terminate":
         launcher.terminate(handle, grace=0.5)
