@@ -16,6 +16,7 @@ The comparison libraries are in ``benchmarks/requirements.txt``, not the package
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -240,6 +241,13 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "ours": Ours, "random": Random, "optuna-tpe": OptunaTPE, "optuna-gp": OptunaGP,
     "skopt-gp": Skopt, "hyperopt-tpe": Hyperopt,
 }
+NEEDS = {"optuna-tpe": ("optuna",), "optuna-gp": ("optuna", "torch"), "skopt-gp": ("skopt",),
+         "hyperopt-tpe": ("hyperopt",)}  # the library each comparison needs
+
+
+def installed(name: str) -> bool:
+    """Whether the libraries that optimizer ``name`` runs on can be imported here."""
+    return all(importlib.util.find_spec(module) is not None for module in NEEDS.get(name, ()))
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -375,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="to add seeds to a saved run")
     parser.add_argument("--functions", default="", help="comma-separated names (default all)")
     parser.add_argument("--budget", default="40x5,100x1", help="TRIALSxBATCH, comma-separated")
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--optimizers", default=",".join(o for o in OPTIMIZERS if installed(o)),
+                        help="comma-separated (default: those whose library is installed)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timing", action="store_true", help="measure suggestion times only")
     parser.add_argument("--json", default="",
@@ -384,6 +393,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="print the report of a JSON-lines file of results and exit")
     args = parser.parse_args(argv)
     optimizers = args.optimizers.split(",")
+    unknown = [o for o in optimizers if o not in OPTIMIZERS]
+    if unknown:
+        parser.error(f"--optimizers: unknown {', '.join(unknown)} "
+                     f"(known: {', '.join(OPTIMIZERS)})")
+    missing = [o for o in optimizers if not installed(o)]
+    if missing and not args.report:
+        print(f"skipping {', '.join(missing)}: not installed (benchmarks/requirements.txt)",
+              file=sys.stderr)
+        optimizers = [o for o in optimizers if o not in missing]
     if args.report:
         with open(args.report, encoding="utf-8") as f:
             print(report([json.loads(line) for line in f if line.strip()], optimizers))
