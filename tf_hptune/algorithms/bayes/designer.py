@@ -37,7 +37,10 @@ MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, a
 LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
 VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
-RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
+RELEVANT_KAPPA = 2.0
+CATEGORY_LENGTHSCALES = False
+STARTS = 4
+CATEGORY_STARTS = 0  # a batch's later members need mean - 2 sd at or below the incumbent
 
 
 class BayesianDesigner(Designer):
@@ -46,7 +49,12 @@ class BayesianDesigner(Designer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rng = np.random.default_rng(self.seed)
-        owner = np.concatenate([[i] * d.width for i, d in enumerate(self.space.dimensions)])
+        self._dim_of_column = np.concatenate([[i] * d.width
+                                              for i, d in enumerate(self.space.dimensions)])
+        if CATEGORY_LENGTHSCALES:  # one lengthscale per category (its one-hot column)
+            owner = np.arange(self.space.width)
+        else:
+            owner = self._dim_of_column
         weight = np.concatenate([[0.5 if d.type is ParamType.CATEGORICAL else 1.0] * d.width
                                  for d in self.space.dimensions])
         self._columns = Columns(owner.astype(int), weight)
@@ -54,7 +62,8 @@ class BayesianDesigner(Designer):
         halton = qmc.Halton(self.space.width, scramble=True, seed=self._rng.integers(2**31))
         design = self.space.snap(halton.random(8 * self.n_initial + 64))
         self._design = design[self.space.feasible_rows(design)]
-        self._optimizer = AcquisitionOptimizer(self.space, self._rng)
+        self._optimizer = AcquisitionOptimizer(self.space, self._rng, starts=STARTS,
+                                               category_starts=CATEGORY_STARTS)
         self._hyper: Hyper | None = None
         self._prior_rows = np.zeros((0, self.space.width))
         self._prior: Model | None = None
@@ -90,16 +99,16 @@ class BayesianDesigner(Designer):
         losses = np.array([self.goal.loss(v) for _, v in trials])
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
         columns = Columns(self._columns.owner,
-                          self._columns.weight * present[self._columns.owner])
+                          self._columns.weight * present[self._dim_of_column])
         return X[keep], warp_outputs(losses[keep]), columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
-        X = np.array([self.space.encode(t.params) for t in done]).reshape(-1, self.space.width)
+        X = self.space.encode_rows([t.params for t in done])
         # a trial stopped early counts at its forecast final value, not its early last value
         losses = np.array([np.nan if v is None else self.goal.loss(v) for v in estimates(done)])
         losses[~np.isfinite(losses)] = np.nan
-        pending = [self.space.encode(t.params) for t in self.running]
+        pending = list(self.space.encode_rows([t.params for t in self.running]))
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
         rows: list[np.ndarray] = []
         # two results standardise to -1 and 1 whatever they are: too few to weigh a prior by

@@ -45,11 +45,13 @@ class AcquisitionOptimizer:
 
     def __init__(
         self, space: SearchSpace, rng: np.random.Generator, *, pool_size: int = 1024,
-        starts: int = 4, rounds: int = 3,
+        starts: int = 4, rounds: int = 3, category_starts: int = 0,
     ) -> None:
         self.space, self.rng = space, rng
         self.pool_size, self.starts, self.rounds = pool_size, starts, rounds
+        self.category_starts = category_starts
         dims = list(zip(space.dimensions, space.slices))
+        self._categorical = [sl for d, sl in dims if d.type is ParamType.CATEGORICAL]
         self._continuous = np.array(
             [sl.start for d, sl in dims if d.type is ParamType.DOUBLE], dtype=int)
         self._discrete = [(d, sl) for d, sl in dims if d.type is not ParamType.DOUBLE]
@@ -68,13 +70,28 @@ class AcquisitionOptimizer:
         if self._grid is not None:  # the pool is the whole space: nothing left to search
             return pool[int(np.argmax(values))]
         order = np.argsort(-values)[: self.starts]
-        starts = np.vstack([pool[order], anchors[: max(1, self.starts // 2)]])
+        starts = np.vstack([pool[order], anchors[: max(1, self.starts // 2)],
+                            self._category_starts(pool, values)])
         best, best_value = pool[order[0]], values[order[0]]
         for start in starts:
             row, value = self._local_search(acquisition, start, taken)
             if value > best_value:
                 best, best_value = row, value
         return best
+
+    def _category_starts(self, pool: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The best pool row of each combination of categories, best first, up to
+        ``category_starts``: the best values of the other parameters depend on the category,
+        and a local search that starts in one combination rarely leaves it."""
+        if not self._categorical or not self.category_starts:
+            return pool[:0]
+        combo = np.column_stack([np.argmax(pool[:, sl], axis=1) for sl in self._categorical])
+        _, inverse = np.unique(combo, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        best = [int(np.flatnonzero(inverse == k)[np.argmax(values[inverse == k])])
+                for k in range(int(inverse.max()) + 1)]
+        best.sort(key=lambda i: -values[i])
+        return pool[best[: self.category_starts]]
 
     # -- candidates --------------------------------------------------------------------------
     def _pool(self, anchors: np.ndarray) -> np.ndarray:
