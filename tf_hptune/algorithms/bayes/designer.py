@@ -37,10 +37,14 @@ MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, a
 LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
 VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
-RELEVANT_KAPPA = 2.0
+RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 CATEGORY_LENGTHSCALES = False
 STARTS = 4
-CATEGORY_STARTS = 0  # a batch's later members need mean - 2 sd at or below the incumbent
+CATEGORY_STARTS = 0
+EXPLORE = 1.0
+CATEGORY_TS = 0
+MIXED_KERNEL = 0
+MAX_GROUPS = 16
 
 
 class BayesianDesigner(Designer):
@@ -57,7 +61,13 @@ class BayesianDesigner(Designer):
             owner = self._dim_of_column
         weight = np.concatenate([[0.5 if d.type is ParamType.CATEGORICAL else 1.0] * d.width
                                  for d in self.space.dimensions])
+        groups = tuple(sl for d, sl in zip(self.space.dimensions, self.space.slices)
+                       if d.type is ParamType.CATEGORICAL)
         self._columns = Columns(owner.astype(int), weight)
+        if MIXED_KERNEL and groups and len(groups) < len(self.space.dimensions):
+            columns = Columns(owner.astype(int), weight, groups)
+            if columns.n_groups <= MAX_GROUPS:
+                self._columns = columns
         self.n_initial = initial_design_size(len(self.space.dimensions))
         halton = qmc.Halton(self.space.width, scramble=True, seed=self._rng.integers(2**31))
         design = self.space.snap(halton.random(8 * self.n_initial + 64))
@@ -98,8 +108,11 @@ class BayesianDesigner(Designer):
                           nan=0.0)
         losses = np.array([self.goal.loss(v) for _, v in trials])
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
+        # the group-specific term needs every grouping category
+        grouped = all(present[self._dim_of_column[sl.start]] for sl in self._columns.groups)
         columns = Columns(self._columns.owner,
-                          self._columns.weight * present[self._dim_of_column])
+                          self._columns.weight * present[self._dim_of_column],
+                          self._columns.groups if grouped else ())
         return X[keep], warp_outputs(losses[keep]), columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
@@ -126,10 +139,14 @@ class BayesianDesigner(Designer):
                     fantasies = _at_mean(gp, pending + rows)
                     believer = gp.condition(*fantasies)
                     believed = min(best, float(fantasies[1].min()))
-                acquisition: LogEI | Relevant = LogEI(believer, believed)
+                acquisition: LogEI | Relevant = LogEI(believer, believed, EXPLORE)
                 if pending or rows:
                     acquisition = Relevant(acquisition, gp, best, RELEVANT_KAPPA)
-                row = self._optimizer.maximize(acquisition, anchors, taken)
+                fixed = None
+                if CATEGORY_TS:
+                    fixed = self._optimizer.sample_categories(
+                        acquisition, lambda q, m=believer: m.sample(q, self._rng), anchors, taken)
+                row = self._optimizer.maximize(acquisition, anchors, taken, fixed)
                 if row is None:  # every point is taken: repeat the most promising one
                     row = self._optimizer.maximize(acquisition, anchors, set())
                 elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:
