@@ -2,7 +2,8 @@
 misleading one hurt?
 
     .venv/bin/python benchmarks/transfer.py [--seeds 10] [--first-seed 0] [--trials 20]
-        [--prior-trials 30] [--families NAME ...]
+        [--prior-trials 30] [--families NAME ...] [--json PATH]
+    .venv/bin/python benchmarks/transfer.py --report PATH [--families NAME ...]
 
 For each family, an earlier job (``<family>_job_1``, the default Bayesian designer,
 ``--prior-trials`` trials; ``--prior-algorithm RANDOM_SEARCH`` for a cheaper one) runs on the
@@ -14,11 +15,14 @@ worst trial's regret, the ratio of the median regrets at the last checkpoint wit
 the prior, and in how many seeds the run with the prior was no worse there than the run
 without it (paired by seed). Related families (``RELATED``) should gain from the earlier job,
 misleading ones (``MISLEADING``: inverted, mirrored, a shifted optimum, another function under
-the same names) should lose little. ``--families`` picks some families.
+the same names) should lose little. ``--families`` picks some families. ``--json`` keeps each
+run's values in a JSON-lines file and runs only what the file lacks (to add seeds or families
+to a saved run); ``--report`` prints the table of such a file.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -163,30 +167,72 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--families", nargs="+", choices=[f.name for f in FAMILIES],
                    default=[f.name for f in FAMILIES], help="run only these (default: all)")
+    p.add_argument("--json", default="", help="JSON-lines file of runs: read, then appended")
+    p.add_argument("--report", default="", help="print the table of a --json file and exit")
     args = p.parse_args()
     chosen = [f for f, family in enumerate(FAMILIES) if family.name in args.families]
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    setting = {"trials": args.trials, "prior_trials": args.prior_trials,
+               "prior_algorithm": args.prior_algorithm}
+    runs = _load(args.report or args.json, setting)
+    if args.report:
+        seeds = sorted({seed for (_, _, seed) in runs})
+        print(table(chosen, runs, seeds, args.trials))
+        return
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     # one run without a prior per task and seed, shared by the families on that task
     plain = {FAMILIES[f].task: f for f in reversed(chosen)}
     jobs = [(f, s, args.trials, args.prior_trials, args.prior_algorithm, t)
             for f in chosen for s in seeds for t in (False, True)
-            if t or plain[FAMILIES[f].task] == f]
-    runs: dict[tuple[str, bool, int], list[float]] = {}
+            if (t or plain[FAMILIES[f].task] == f) and _key(FAMILIES[f], t, s) not in runs]
     with ProcessPoolExecutor(args.workers) as pool:
         for i, (f, seed, transfer, values) in enumerate(pool.map(one, jobs)):
-            runs[(FAMILIES[f].name if transfer else FAMILIES[f].task, transfer, seed)] = values
+            runs[_key(FAMILIES[f], transfer, seed)] = values
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as out:
+                    out.write(json.dumps({**setting, "family": FAMILIES[f].name,
+                                          "task": FAMILIES[f].task, "transfer": transfer,
+                                          "seed": seed, "values": values}) + "\n")
             print(f"  {i + 1}/{len(jobs)}", file=sys.stderr, end="\r", flush=True)
-    checkpoints = [n for n in (5, 10, 20) if n <= args.trials]
+    print(table(chosen, runs, seeds, args.trials))
+    print(f"\n(median over seeds {seeds[0]}-{seeds[-1]})", file=sys.stderr)
+
+
+def _key(family: Family, transfer: bool, seed: int) -> tuple[str, bool, int]:
+    """Runs with a prior are the family's; runs without one are the task's."""
+    return (family.name if transfer else family.task, transfer, seed)
+
+
+def _load(path: str, setting: dict[str, Any]) -> dict[tuple[str, bool, int], list[float]]:
+    """The runs of a --json file made with ``setting`` (none when there is no file)."""
+    runs: dict[tuple[str, bool, int], list[float]] = {}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if all(r[k] == v for k, v in setting.items()):
+                    name = r["family"] if r["transfer"] else r["task"]
+                    runs[(name, r["transfer"], r["seed"])] = r["values"]
+    return runs
+
+
+def table(chosen: list[int], runs: dict[tuple[str, bool, int], list[float]],
+          seeds: list[int], trials: int) -> str:
+    """The Markdown table over ``seeds`` (those of each family that have both runs)."""
+    checkpoints = [n for n in (5, 10, 20) if n <= trials]
     last = checkpoints[-1]
     head = (["family", "prior"] + [f"regret@{n}" for n in checkpoints]
             + ["worst trial", f"@{last} / no prior", f"seeds no worse @{last}"])
-    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in chosen:
         family = FAMILIES[f]
-        without = [runs[(family.task, False, s)] for s in seeds]
+        have = [s for s in seeds if _key(family, True, s) in runs
+                and _key(family, False, s) in runs]
+        if not have:
+            continue
+        without = [runs[_key(family, False, s)] for s in have]
         medians: dict[bool, float] = {}
         for transfer in (False, True):
-            values = ([runs[(family.name, True, s)] for s in seeds] if transfer else without)
+            values = [runs[_key(family, True, s)] for s in have] if transfer else without
             cells = [family.name, "yes" if transfer else "no"]
             for n in checkpoints:
                 medians[transfer] = statistics.median(min(v[:n]) - family.optimum
@@ -198,8 +244,8 @@ def main() -> None:
             ratio = medians[True] / medians[False] if transfer and medians[False] > 0 else None
             cells += [f"{ratio:.2f}" if ratio is not None else "",
                       f"{ties}/{len(values)}" if transfer else ""]
-            print("| " + " | ".join(cells) + " |")
-    print(f"\n(median over seeds {seeds.start}-{seeds.stop - 1})", file=sys.stderr)
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
