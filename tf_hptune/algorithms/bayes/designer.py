@@ -21,7 +21,6 @@ from scipy.stats import kendalltau, qmc
 from tf_hptune.algorithms.base import Designer
 from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean, Relevant
 from tf_hptune.algorithms.bayes.gp import (
-    Blend,
     Columns,
     GaussianProcess,
     Hyper,
@@ -31,7 +30,6 @@ from tf_hptune.algorithms.bayes.gp import (
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
 from tf_hptune.algorithms.bayes.stacked import Model, Stacked, fit_chain
 from tf_hptune.algorithms.prior import positions, prior_rows
-from tf_hptune.space import Dimension
 from tf_hptune.spec.model import ParamType
 from tf_hptune.trial import PriorStudy, estimates
 
@@ -51,7 +49,6 @@ EXPLORE = 1.0
 CATEGORY_TS = 0
 MIXED_KERNEL = 0
 MAX_GROUPS = 16
-DISCRETE_BLEND = 0
 
 
 class BayesianDesigner(Designer):
@@ -70,12 +67,9 @@ class BayesianDesigner(Designer):
                                  for d in self.space.dimensions])
         groups = tuple(sl for d, sl in zip(self.space.dimensions, self.space.slices)
                        if d.type is ParamType.CATEGORICAL)
-        blends = tuple(_blend(d, sl.start)
-                       for d, sl in zip(self.space.dimensions, self.space.slices)
-                       if DISCRETE_BLEND and d.type is ParamType.DISCRETE and _uneven(d))
-        self._columns = Columns(owner.astype(int), weight, blends=blends)
+        self._columns = Columns(owner.astype(int), weight)
         if MIXED_KERNEL and groups and len(groups) < len(self.space.dimensions):
-            columns = Columns(owner.astype(int), weight, groups, blends)
+            columns = Columns(owner.astype(int), weight, groups)
             if columns.n_groups <= MAX_GROUPS:
                 self._columns = columns
         self.n_initial = initial_design_size(len(self.space.dimensions))
@@ -123,7 +117,7 @@ class BayesianDesigner(Designer):
         grouped = all(present[self._dim_of_column[sl.start]] for sl in self._columns.groups)
         columns = Columns(self._columns.owner,
                           self._columns.weight * present[self._dim_of_column],
-                          self._columns.groups if grouped else (), self._columns.blends)
+                          self._columns.groups if grouped else ())
         return X[keep], warp_outputs(losses[keep]), columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
@@ -230,21 +224,6 @@ def incumbent(gp: Model) -> float:
 def initial_design_size(n_params: int) -> int:
     """Trials drawn from the quasi-random design before the model takes over."""
     return min(10, max(5, 2 * n_params))
-
-
-def _knots(dim: Dimension) -> np.ndarray:
-    return dim.index_units(np.arange(int(dim.spec.cardinality)))
-
-
-def _uneven(dim: Dimension) -> bool:
-    """Whether a DISCRETE parameter's values are unevenly spaced on its scale."""
-    knots = _knots(dim)
-    return len(knots) > 2 and not np.allclose(knots, np.linspace(0.0, 1.0, len(knots)))
-
-
-def _blend(dim: Dimension, column: int) -> Blend:
-    knots = _knots(dim)
-    return Blend(column, knots, np.linspace(0.0, 1.0, len(knots)))
 
 
 def _at_mean(gp: Model, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
