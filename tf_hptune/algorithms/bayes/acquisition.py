@@ -63,21 +63,19 @@ def _log_h(z: np.ndarray) -> np.ndarray:
 class LogEI:
     """log EI of a model's posterior over unit rows, with its gradient for one row."""
 
-    def __init__(self, gp: Model, best: float, explore: float = 1.0) -> None:
-        self.gp, self.best, self.explore = gp, best, explore
+    def __init__(self, gp: Model, best: float) -> None:
+        self.gp, self.best = gp, best
         self.floor = 1e-12 * gp.hyper.variance  # variance below which the posterior is certain
 
     def values(self, rows: np.ndarray) -> np.ndarray:
         mean, var = self.gp.predict(rows)
-        return log_expected_improvement(mean, self.explore * np.sqrt(np.maximum(var, 0.0)),
-                                        self.best)
+        return log_expected_improvement(mean, np.sqrt(np.maximum(var, 0.0)), self.best)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         mean, var, d_mean, d_var = self.gp.predict_grad(row)
         std = math.sqrt(max(var, self.floor))
-        value, g_mean, g_std = log_expected_improvement_grad(mean, self.explore * std,
-                                                             self.best)
-        return value, g_mean * d_mean + self.explore * g_std * d_var / (2.0 * std)
+        value, g_mean, g_std = log_expected_improvement_grad(mean, std, self.best)
+        return value, g_mean * d_mean + g_std * d_var / (2.0 * std)
 
 
 class Relevant:

@@ -42,11 +42,6 @@ TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is teste
 TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
 TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
-CATEGORY_LENGTHSCALES = False
-STARTS = 4
-CATEGORY_STARTS = 0
-EXPLORE = 1.0
-CATEGORY_TS = 0
 MIXED_KERNEL = 0
 MAX_GROUPS = 16
 
@@ -59,10 +54,7 @@ class BayesianDesigner(Designer):
         self._rng = np.random.default_rng(self.seed)
         self._dim_of_column = np.concatenate([[i] * d.width
                                               for i, d in enumerate(self.space.dimensions)])
-        if CATEGORY_LENGTHSCALES:  # one lengthscale per category (its one-hot column)
-            owner = np.arange(self.space.width)
-        else:
-            owner = self._dim_of_column
+        owner = self._dim_of_column
         weight = np.concatenate([[0.5 if d.type is ParamType.CATEGORICAL else 1.0] * d.width
                                  for d in self.space.dimensions])
         groups = tuple(sl for d, sl in zip(self.space.dimensions, self.space.slices)
@@ -76,8 +68,7 @@ class BayesianDesigner(Designer):
         halton = qmc.Halton(self.space.width, scramble=True, seed=self._rng.integers(2**31))
         design = self.space.snap(halton.random(8 * self.n_initial + 64))
         self._design = design[self.space.feasible_rows(design)]
-        self._optimizer = AcquisitionOptimizer(self.space, self._rng, starts=STARTS,
-                                               category_starts=CATEGORY_STARTS)
+        self._optimizer = AcquisitionOptimizer(self.space, self._rng)
         self._hyper: Hyper | None = None
         self._prior_rows = np.zeros((0, self.space.width))
         self._prior: Model | None = None
@@ -144,14 +135,10 @@ class BayesianDesigner(Designer):
                     fantasies = _at_mean(gp, pending + rows)
                     believer = gp.condition(*fantasies)
                     believed = min(best, float(fantasies[1].min()))
-                acquisition: LogEI | Relevant = LogEI(believer, believed, EXPLORE)
+                acquisition: LogEI | Relevant = LogEI(believer, believed)
                 if pending or rows:
                     acquisition = Relevant(acquisition, gp, best, RELEVANT_KAPPA)
-                fixed = None
-                if CATEGORY_TS:
-                    fixed = self._optimizer.sample_categories(
-                        acquisition, lambda q, m=believer: m.sample(q, self._rng), anchors, taken)
-                row = self._optimizer.maximize(acquisition, anchors, taken, fixed)
+                row = self._optimizer.maximize(acquisition, anchors, taken)
                 if row is None:  # every point is taken: repeat the most promising one
                     row = self._optimizer.maximize(acquisition, anchors, set())
                 elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:

@@ -301,20 +301,6 @@ class GaussianProcess:
         var = np.maximum(self.hyper.variance - (v * v).sum(0), 0.0)
         return mean, var
 
-    def sample(self, Xq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """DEV: one joint posterior draw of f at the rows of ``Xq``."""
-        k = self._cross(Xq)
-        v = linalg.solve_triangular(self._chol[0], k.T, lower=True, check_finite=False)
-        Xqs = Xq * self._factor
-        cov = self.hyper.signal * matern52(_sq_dist(Xqs, Xqs)) - v.T @ v
-        if self.columns.groups:
-            group = self.columns.group_of(Xq)
-            cov += self._specific(Xq, group, Xq, group)
-        cov[np.diag_indices_from(cov)] += 1e-8 * self.hyper.variance
-        w, U = np.linalg.eigh(cov)
-        z = rng.standard_normal(len(Xq))
-        return k @ self._alpha + U @ (np.sqrt(np.maximum(w, 0.0)) * z)
-
     def predict_grad(
         self, x: np.ndarray
     ) -> tuple[float, float, np.ndarray, np.ndarray]:

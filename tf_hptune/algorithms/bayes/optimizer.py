@@ -45,13 +45,11 @@ class AcquisitionOptimizer:
 
     def __init__(
         self, space: SearchSpace, rng: np.random.Generator, *, pool_size: int = 1024,
-        starts: int = 4, rounds: int = 3, category_starts: int = 0,
+        starts: int = 4, rounds: int = 3,
     ) -> None:
         self.space, self.rng = space, rng
         self.pool_size, self.starts, self.rounds = pool_size, starts, rounds
-        self.category_starts = category_starts
         dims = list(zip(space.dimensions, space.slices))
-        self._categorical = [sl for d, sl in dims if d.type is ParamType.CATEGORICAL]
         self._continuous = np.array(
             [sl.start for d, sl in dims if d.type is ParamType.DOUBLE], dtype=int)
         self._discrete = [(d, sl) for d, sl in dims if d.type is not ParamType.DOUBLE]
@@ -60,11 +58,9 @@ class AcquisitionOptimizer:
                       if small else None)
 
     def maximize(
-        self, acquisition: Acquisition, anchors: np.ndarray, taken: set[bytes],
-        fixed: np.ndarray | None = None,
+        self, acquisition: Acquisition, anchors: np.ndarray, taken: set[bytes]
     ) -> np.ndarray | None:
         """The best admissible row found, or None when every candidate is taken."""
-        self._fixed = fixed
         pool = self._admissible(self._pool(anchors), taken)
         if not len(pool):
             return None
@@ -72,8 +68,7 @@ class AcquisitionOptimizer:
         if self._grid is not None:  # the pool is the whole space: nothing left to search
             return pool[int(np.argmax(values))]
         order = np.argsort(-values)[: self.starts]
-        starts = np.vstack([pool[order], self._fix(anchors[: max(1, self.starts // 2)]),
-                            self._category_starts(pool, values)])
+        starts = np.vstack([pool[order], anchors[: max(1, self.starts // 2)]])
         best, best_value = pool[order[0]], values[order[0]]
         for start in starts:
             row, value = self._local_search(acquisition, start, taken)
@@ -81,57 +76,14 @@ class AcquisitionOptimizer:
                 best, best_value = row, value
         return best
 
-    def sample_categories(self, acquisition: Acquisition, sampler, anchors: np.ndarray,
-                          taken: set[bytes], per_combo: int = 8) -> np.ndarray | None:
-        """DEV: Thompson sampling of the combination of categories."""
-        if not self._categorical:
-            return None
-        self._fixed = None
-        pool = self._admissible(self._pool(anchors), taken)
-        if not len(pool):
-            return None
-        values = acquisition.values(pool)
-        combo = np.column_stack([np.argmax(pool[:, sl], axis=1) for sl in self._categorical])
-        _, inverse = np.unique(combo, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        cand = []
-        for k in range(int(inverse.max()) + 1):
-            idx = np.flatnonzero(inverse == k)
-            cand += list(idx[np.argsort(-values[idx])[:per_combo]])
-        draw = sampler(pool[cand])
-        return pool[cand[int(np.argmin(draw))]]
-
-    def _fix(self, rows: np.ndarray) -> np.ndarray:
-        if getattr(self, "_fixed", None) is None or not self._categorical:
-            return rows
-        rows = rows.copy()
-        for sl in self._categorical:
-            rows[:, sl] = self._fixed[sl]
-        return rows
-
-    def _category_starts(self, pool: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """The best pool row of each combination of categories, best first, up to
-        ``category_starts``: the best values of the other parameters depend on the category,
-        and a local search that starts in one combination rarely leaves it."""
-        if not self._categorical or not self.category_starts:
-            return pool[:0]
-        combo = np.column_stack([np.argmax(pool[:, sl], axis=1) for sl in self._categorical])
-        _, inverse = np.unique(combo, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        best = [int(np.flatnonzero(inverse == k)[np.argmax(values[inverse == k])])
-                for k in range(int(inverse.max()) + 1)]
-        best.sort(key=lambda i: -values[i])
-        return pool[best[: self.category_starts]]
-
     # -- candidates --------------------------------------------------------------------------
     def _pool(self, anchors: np.ndarray) -> np.ndarray:
         if self._grid is not None:
-            return self._grid if getattr(self, "_fixed", None) is None else self._grid[
-                np.all(self._fix(self._grid) == self._grid, axis=1)]
+            return self._grid
         seed = int(self.rng.integers(2**31))
         sobol = qmc.Sobol(self.space.width, scramble=True, seed=seed).random(self.pool_size)
         near = [self._perturb(anchors, scale) for scale in _SCALES]
-        return self._fix(self.space.snap(np.vstack([sobol, *near])))
+        return self.space.snap(np.vstack([sobol, *near]))
 
     def _perturb(self, anchors: np.ndarray, scale: float, copies: int = 24) -> np.ndarray:
         rows = np.repeat(anchors, copies, axis=0)
@@ -177,8 +129,6 @@ class AcquisitionOptimizer:
         if len(self._continuous):
             yield self._gradient_ascent(acquisition, row)[None, :]
         for dim, sl in self._discrete:
-            if dim.type is ParamType.CATEGORICAL and getattr(self, "_fixed", None) is not None:
-                continue
             if dim.type is ParamType.CATEGORICAL:
                 options = np.eye(dim.width)
             else:

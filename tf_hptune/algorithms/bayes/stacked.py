@@ -77,9 +77,6 @@ class Stacked:
         return (mean + self.coef[0] + self.coef[1] * prior, var,
                 d_mean + self.coef[1] * d_prior, d_var)
 
-    def sample(self, Xq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.gp.sample(Xq, rng) + self.coef[0] + self.coef[1] * self.below.mean(Xq)
-
     def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> Stacked:
         """The residual GP told the fantasies' residuals; coefficients unchanged."""
         offset = self.coef[0] + self.coef[1] * self.below.mean(X_new)
