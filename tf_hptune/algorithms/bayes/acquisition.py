@@ -65,7 +65,7 @@ class LogEI:
 
     def __init__(self, gp: Model, best: float) -> None:
         self.gp, self.best = gp, best
-        self.floor = 1e-12 * gp.hyper.variance  # variance below which the posterior is certain
+        self.floor = 1e-12 * gp.hyper.signal  # variance below which the posterior is certain
 
     def values(self, rows: np.ndarray) -> np.ndarray:
         mean, var = self.gp.predict(rows)

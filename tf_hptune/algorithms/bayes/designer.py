@@ -42,8 +42,6 @@ TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is teste
 TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
 TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
-MIXED_KERNEL = 0
-MAX_GROUPS = 16
 
 
 class BayesianDesigner(Designer):
@@ -52,18 +50,10 @@ class BayesianDesigner(Designer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rng = np.random.default_rng(self.seed)
-        self._dim_of_column = np.concatenate([[i] * d.width
-                                              for i, d in enumerate(self.space.dimensions)])
-        owner = self._dim_of_column
+        owner = np.concatenate([[i] * d.width for i, d in enumerate(self.space.dimensions)])
         weight = np.concatenate([[0.5 if d.type is ParamType.CATEGORICAL else 1.0] * d.width
                                  for d in self.space.dimensions])
-        groups = tuple(sl for d, sl in zip(self.space.dimensions, self.space.slices)
-                       if d.type is ParamType.CATEGORICAL)
         self._columns = Columns(owner.astype(int), weight)
-        if MIXED_KERNEL and groups and len(groups) < len(self.space.dimensions):
-            columns = Columns(owner.astype(int), weight, groups)
-            if columns.n_groups <= MAX_GROUPS:
-                self._columns = columns
         self.n_initial = initial_design_size(len(self.space.dimensions))
         halton = qmc.Halton(self.space.width, scramble=True, seed=self._rng.integers(2**31))
         design = self.space.snap(halton.random(8 * self.n_initial + 64))
@@ -104,11 +94,8 @@ class BayesianDesigner(Designer):
                           nan=0.0)
         losses = np.array([self.goal.loss(v) for _, v in trials])
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
-        # the group-specific term needs every grouping category
-        grouped = all(present[self._dim_of_column[sl.start]] for sl in self._columns.groups)
         columns = Columns(self._columns.owner,
-                          self._columns.weight * present[self._dim_of_column],
-                          self._columns.groups if grouped else ())
+                          self._columns.weight * present[self._columns.owner])
         return X[keep], warp_outputs(losses[keep]), columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:

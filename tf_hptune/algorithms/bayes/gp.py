@@ -24,93 +24,37 @@ EXACT_JITTER = 1e-6  # relative to the signal variance, for values of f known ex
 @dataclass(frozen=True)
 class Columns:
     """How unit columns map to parameters: ``owner[c]`` is the parameter of column ``c``;
-    ``weight[c]`` scales its squared difference (0.5 for one-hot columns, else 1).
-
-    ``groups``, when given, are the one-hot column slices of the CATEGORICAL parameters; the
-    combination of their values is a point's group, and the kernel then has a second,
-    group-specific term over the other parameters, with its own lengthscales in each group
-    (see ``GaussianProcess``)."""
+    ``weight[c]`` scales its squared difference (0.5 for one-hot columns, else 1)."""
 
     owner: np.ndarray
     weight: np.ndarray
-    groups: tuple[slice, ...] = ()
 
     @property
     def n_params(self) -> int:
         return int(self.owner.max()) + 1
 
-    @property
-    def n_groups(self) -> int:
-        """Combinations of the grouping categories (0: no group-specific term)."""
-        return math.prod(sl.stop - sl.start for sl in self.groups) if self.groups else 0
-
-    @property
-    def numeric(self) -> np.ndarray:
-        """The parameters the group-specific term measures distance in (not the grouping
-        categories)."""
-        grouping = {int(self.owner[sl.start]) for sl in self.groups}
-        return np.array([p for p in range(self.n_params) if p not in grouping], dtype=int)
-
-    @property
-    def n_theta(self) -> int:
-        """Length of ``Hyper.theta`` for these columns."""
-        specific = self.n_groups * len(self.numeric) + 1 if self.groups else 0
-        return self.n_params + 2 + specific
-
     def scale(self, lengthscales: np.ndarray) -> np.ndarray:
         """Per-column factors f with r^2 = sum_c f_c^2 (x_c - x'_c)^2."""
         return np.sqrt(self.weight) / lengthscales[self.owner]
 
-    def group_of(self, X: np.ndarray) -> np.ndarray:
-        """Each row's group: the combination of its categories, as one integer."""
-        ids = np.zeros(len(X), dtype=int)
-        for sl in self.groups:
-            ids = ids * (sl.stop - sl.start) + np.argmax(X[:, sl], axis=1)
-        return ids
-
-    def specific_scale(self, lengthscales: np.ndarray) -> np.ndarray:
-        """(groups, columns) factors of the group-specific term; 0 on the grouping columns."""
-        full = np.full((self.n_groups, self.n_params), np.inf)
-        full[:, self.numeric] = lengthscales
-        return np.sqrt(self.weight)[None, :] / full[:, self.owner]
-
 
 @dataclass(frozen=True)
 class Hyper:
-    """Kernel hyperparameters as logs: ``n_params`` lengthscales, signal variance, noise
-    variance; with groups, then the group-specific lengthscales (groups x numeric
-    parameters, row by row) and that term's variance."""
+    """Kernel hyperparameters as logs: lengthscales..., signal variance, noise variance."""
 
     theta: np.ndarray
-    n_params: int
 
     @property
     def lengthscales(self) -> np.ndarray:
-        return np.exp(self.theta[: self.n_params])
+        return np.exp(self.theta[:-2])
 
     @property
     def signal(self) -> float:
-        """The shared term's variance."""
-        return float(np.exp(self.theta[self.n_params]))
+        return float(np.exp(self.theta[-2]))
 
     @property
     def noise(self) -> float:
-        return float(np.exp(self.theta[self.n_params + 1]))
-
-    @property
-    def specific_lengthscales(self) -> np.ndarray:
-        """Flat, groups x numeric parameters (empty without groups)."""
-        return np.exp(self.theta[self.n_params + 2 : -1])
-
-    @property
-    def specific(self) -> float:
-        """The group-specific term's variance (0 without groups)."""
-        return float(np.exp(self.theta[-1])) if len(self.theta) > self.n_params + 2 else 0.0
-
-    @property
-    def variance(self) -> float:
-        """The prior variance of f at any point."""
-        return self.signal + self.specific
+        return float(np.exp(self.theta[-1]))
 
 
 def matern52(r2: np.ndarray) -> np.ndarray:
@@ -148,24 +92,15 @@ def warp_outputs(losses: np.ndarray) -> np.ndarray:
     return (warped - warped.mean()) / warped.std()
 
 
-def _log_prior(theta: np.ndarray, p: int) -> tuple[float, np.ndarray]:
+def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     """Weak priors and their gradient in theta: -0.1 (l^2 + 1/l^2) for each lengthscale (as
-    Optuna's GPSampler: flat between about 0.3 and 3, against extremes), log-normal variances
-    around 1 (the shared and the group-specific term's), and Gamma(1.1, 30)-like noise
-    variance (small unless the data say so)."""
-    lengthscale = np.ones(len(theta), dtype=bool)
-    lengthscale[[p, p + 1]] = False
-    variance = np.zeros(len(theta), dtype=bool)
-    variance[p] = True
-    if len(theta) > p + 2:
-        lengthscale[-1], variance[-1] = False, True
-    ls, var, noise = theta[lengthscale], theta[variance], theta[p + 1]
-    value = -0.1 * np.sum(np.exp(2 * ls) + np.exp(-2 * ls)) - 0.5 * np.sum(var**2)
+    Optuna's GPSampler: flat between about 0.3 and 3, against extremes), log-normal signal
+    variance around 1, and Gamma(1.1, 30)-like noise variance (small unless the data say so)."""
+    ls, sig, noise = theta[:-2], theta[-2], theta[-1]
+    value = -0.1 * np.sum(np.exp(2 * ls) + np.exp(-2 * ls)) - 0.5 * sig**2
     value += 0.1 * noise - 30.0 * math.exp(noise)
-    grad = np.zeros(len(theta))
-    grad[lengthscale] = -0.2 * (np.exp(2 * ls) - np.exp(-2 * ls))
-    grad[variance] = -var
-    grad[p + 1] = 0.1 - 30.0 * math.exp(noise)
+    grad = np.concatenate([-0.2 * (np.exp(2 * ls) - np.exp(-2 * ls)), [-sig],
+                           [0.1 - 30.0 * math.exp(noise)]])
     return float(value), grad
 
 
@@ -173,10 +108,6 @@ class GaussianProcess:
     """A fitted GP: ``predict`` and ``predict_grad`` for new points, ``condition`` to add
     values of f (the fantasies at pending points) with the same hyperparameters.
 
-    The kernel is ``signal * k(x, x')`` over every column, plus, when ``columns.groups`` are
-    given, ``specific * k_g(x, x')`` for two points of the same group g, over the other
-    parameters with group g's own lengthscales: what the categories share, and how each
-    combination of categories differs, including which parameters matter in it.
     ``exact[i]`` marks an observation that is a value of f itself, without noise.
     """
 
@@ -186,24 +117,16 @@ class GaussianProcess:
         self.exact = np.zeros(len(y), dtype=bool) if exact is None else exact
         self._factor = columns.scale(hyper.lengthscales)
         self._Xs = X * self._factor
-        if columns.groups:
-            self._group = columns.group_of(X)
-            self._specific_factor = columns.specific_scale(
-                hyper.specific_lengthscales.reshape(columns.n_groups, -1))
-        K = self._cross(X, self._Xs)
-        K[np.diag_indices_from(K)] += np.where(self.exact, EXACT_JITTER * hyper.variance,
+        K = hyper.signal * matern52(_sq_dist(self._Xs, self._Xs))
+        K[np.diag_indices_from(K)] += np.where(self.exact, EXACT_JITTER * hyper.signal,
                                                hyper.noise + JITTER)
         self._chol = linalg.cho_factor(K, lower=True, check_finite=False)
         self._alpha = linalg.cho_solve(self._chol, y, check_finite=False)
 
     @staticmethod
     def default_hyper(columns: Columns) -> Hyper:
-        """Unit lengthscales and signal, little noise, a small group-specific term: where a
-        fit starts without a guess."""
-        specific = ([0.0] * (columns.n_theta - columns.n_params - 3) + [math.log(0.1)]
-                    if columns.groups else [])
-        return Hyper(np.concatenate([np.zeros(columns.n_params), [0.0, -5.0], specific]),
-                     columns.n_params)
+        """Unit lengthscales and signal, little noise: where a fit starts without a guess."""
+        return Hyper(np.concatenate([np.zeros(columns.n_params), [0.0, -5.0]]))
 
     @classmethod
     def fit(
@@ -213,21 +136,16 @@ class GaussianProcess:
         when a trial or two were added) or else from ``default_hyper``."""
         p = columns.n_params
         default = cls.default_hyper(columns).theta
-        theta0 = (start.theta if start is not None and len(start.theta) == columns.n_theta
-                  else default)
-        length = (math.log(0.01), math.log(20.0))
-        bounds = [length] * p + [(math.log(0.05), math.log(20.0)),
-                                 (math.log(MIN_NOISE), math.log(2.0))]
-        if columns.groups:
-            bounds += [length] * (columns.n_theta - p - 3) + [(math.log(1e-3), math.log(20.0))]
+        theta0 = start.theta if start is not None and len(start.theta) == p + 2 else default
+        bounds = [(math.log(0.01), math.log(20.0))] * p + [
+            (math.log(0.05), math.log(20.0)), (math.log(MIN_NOISE), math.log(2.0))]
         diffs = _column_sq_diffs(X, columns)
-        blocks = _group_blocks(X, columns, diffs)
         result = optimize.minimize(
-            _neg_log_posterior, np.clip(theta0, *np.array(bounds).T), args=(diffs, y, blocks),
+            _neg_log_posterior, np.clip(theta0, *np.array(bounds).T), args=(diffs, y),
             jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200},
         )
         theta = result.x if np.all(np.isfinite(result.x)) else default
-        return cls(X, y, columns, Hyper(theta, p))
+        return cls(X, y, columns, Hyper(theta))
 
     def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> "GaussianProcess":
         """The same model, told that f is ``f_new`` at ``X_new`` exactly (no noise): what a
@@ -237,49 +155,16 @@ class GaussianProcess:
                                self.columns, self.hyper,
                                np.concatenate([self.exact, np.ones(len(f_new), dtype=bool)]))
 
-    def _cross(self, Xq: np.ndarray, Xqs: np.ndarray | None = None) -> np.ndarray:
-        """Prior covariances of f between the rows of ``Xq`` and the training rows."""
-        Xqs = Xq * self._factor if Xqs is None else Xqs
-        K = self.hyper.signal * matern52(_sq_dist(Xqs, self._Xs))
-        if self.columns.groups:
-            K += self._specific(Xq, self.columns.group_of(Xq), self.X, self._group)
-        return K
-
-    def _specific(self, A: np.ndarray, group_a: np.ndarray, B: np.ndarray,
-                  group_b: np.ndarray) -> np.ndarray:
-        """The group-specific term between the rows of A and B."""
-        out = np.zeros((len(A), len(B)))
-        for g in np.intersect1d(group_a, group_b):
-            ia, ib = np.flatnonzero(group_a == g), np.flatnonzero(group_b == g)
-            f = self._specific_factor[g]
-            out[np.ix_(ia, ib)] = self.hyper.specific * matern52(_sq_dist(A[ia] * f, B[ib] * f))
-        return out
-
-    def _cross_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The covariances of f at one point with the training rows, and their gradients
-        (n, columns) in the point's columns (its group held)."""
-        scaled = (x[None, :] - self.X) * self._factor
-        r2 = (scaled**2).sum(1)
-        k = self.hyper.signal * matern52(r2)
-        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
-        if self.columns.groups:
-            g = int(self.columns.group_of(x[None, :])[0])
-            same = np.flatnonzero(self._group == g)
-            f = self._specific_factor[g]
-            scaled = (x[None, :] - self.X[same]) * f
-            r2 = (scaled**2).sum(1)
-            k[same] += self.hyper.specific * matern52(r2)
-            dk[same] += 2.0 * self.hyper.specific * matern52_grad(r2)[:, None] * scaled * f
-        return k, dk
-
     def mean(self, Xq: np.ndarray) -> np.ndarray:
         """Posterior mean of f at the rows of ``Xq``."""
-        return self._cross(Xq) @ self._alpha
+        return self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs)) @ self._alpha
 
     def mean_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Posterior mean at one point and its gradient with respect to the columns."""
-        k, dk = self._cross_grad(x)
-        return float(k @ self._alpha), dk.T @ self._alpha
+        scaled = (x[None, :] - self.X) * self._factor
+        r2 = (scaled**2).sum(1)
+        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
+        return float(self.hyper.signal * matern52(r2) @ self._alpha), dk.T @ self._alpha
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """K^-1 b, with K the covariance of the observations (noise included)."""
@@ -295,20 +180,24 @@ class GaussianProcess:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of f at the rows of ``Xq``."""
-        k = self._cross(Xq)
+        k = self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs))
         mean = k @ self._alpha
         v = linalg.solve_triangular(self._chol[0], k.T, lower=True, check_finite=False)
-        var = np.maximum(self.hyper.variance - (v * v).sum(0), 0.0)
+        var = np.maximum(self.hyper.signal - (v * v).sum(0), 0.0)
         return mean, var
 
     def predict_grad(
         self, x: np.ndarray
     ) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to the columns of one point."""
-        k, dk = self._cross_grad(x)
+        scaled = (x[None, :] - self.X) * self._factor
+        diff = scaled * self._factor  # (n, w): d r2 / dx = 2 * diff
+        r2 = (scaled**2).sum(1)
+        k = self.hyper.signal * matern52(r2)
+        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * diff  # (n, w)
         kinv_k = linalg.cho_solve(self._chol, k, check_finite=False)
         mean = float(k @ self._alpha)
-        var = float(self.hyper.variance - k @ kinv_k)
+        var = float(self.hyper.signal - k @ kinv_k)
         return mean, max(var, 0.0), dk.T @ self._alpha, -2.0 * dk.T @ kinv_k
 
 
@@ -320,44 +209,16 @@ def _column_sq_diffs(X: np.ndarray, columns: Columns) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class _Block:
-    """The training rows of one group and their squared differences in the numeric
-    parameters, for the group-specific term of the likelihood."""
-
-    group: int
-    rows: np.ndarray
-    diffs: np.ndarray  # (rows, rows, numeric parameters)
-
-
-def _group_blocks(X: np.ndarray, columns: Columns, diffs: np.ndarray) -> list[_Block]:
-    if not columns.groups:
-        return []
-    group, numeric = columns.group_of(X), columns.numeric
-    return [_Block(int(g), rows, diffs[np.ix_(rows, rows, numeric)])
-            for g in np.unique(group) for rows in [np.flatnonzero(group == g)]]
-
-
 def _neg_log_posterior(
-    theta: np.ndarray, diffs: np.ndarray, y: np.ndarray, blocks: list[_Block] = ()
+    theta: np.ndarray, diffs: np.ndarray, y: np.ndarray
 ) -> tuple[float, np.ndarray]:
     """Minus (log marginal likelihood + log prior) and its gradient in theta."""
     n, p = len(y), diffs.shape[-1]
     inv_ls2 = np.exp(-2.0 * theta[:p])
-    signal, noise = math.exp(theta[p]), math.exp(theta[p + 1])
+    signal, noise = math.exp(theta[-2]), math.exp(theta[-1])
     r2 = diffs @ inv_ls2
     M = matern52(r2)
     K = signal * M
-    if blocks:
-        q = blocks[0].diffs.shape[-1]
-        specific = math.exp(theta[-1])
-        inv_specific = np.exp(-2.0 * theta[p + 2 : -1]).reshape(-1, q)
-        parts = []
-        for b in blocks:
-            r2_b = b.diffs @ inv_specific[b.group]
-            M_b = matern52(r2_b)
-            K[np.ix_(b.rows, b.rows)] += specific * M_b
-            parts.append((r2_b, M_b))
     K[np.diag_indices(n)] += noise + JITTER
     try:
         chol = linalg.cho_factor(K, lower=True, check_finite=False)
@@ -367,20 +228,9 @@ def _neg_log_posterior(
     log_lik = -0.5 * y @ alpha - np.log(np.diag(chol[0])).sum()
     W = np.outer(alpha, alpha) - linalg.cho_solve(chol, np.eye(n), check_finite=False)
     WdM = W * matern52_grad(r2)
-    grad = np.zeros(len(theta))
-    grad[:p] = -signal * inv_ls2 * (WdM.reshape(-1) @ diffs.reshape(n * n, p))
-    grad[p] = 0.5 * signal * np.sum(W * M)
-    grad[p + 1] = 0.5 * noise * np.trace(W)
-    if blocks:
-        grad_specific = np.zeros_like(inv_specific)
-        for b, (r2_b, M_b) in zip(blocks, parts):
-            W_b = W[np.ix_(b.rows, b.rows)]
-            m = len(b.rows)
-            grad_specific[b.group] = -specific * inv_specific[b.group] * (
-                (W_b * matern52_grad(r2_b)).reshape(-1) @ b.diffs.reshape(m * m, q))
-            grad[-1] += 0.5 * specific * np.sum(W_b * M_b)
-        grad[p + 2 : -1] = grad_specific.reshape(-1)
-    prior, prior_grad = _log_prior(theta, p)
+    grad_ls = -signal * inv_ls2 * (WdM.reshape(-1) @ diffs.reshape(n * n, p))
+    grad = np.concatenate([grad_ls, [0.5 * signal * np.sum(W * M), 0.5 * noise * np.trace(W)]])
+    prior, prior_grad = _log_prior(theta)
     return -(log_lik + prior), -(grad + prior_grad)
 
 
