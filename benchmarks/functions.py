@@ -3,8 +3,11 @@ a noise-free objective to minimise, its global minimum, and the noise added in i
 
 Continuous classics (Branin, Hartmann-3/6, Ackley-5, Rosenbrock-4, Levy-5) and mixed problems
 that look like tuning jobs: integer-rounded Levy, Hartmann-3 on a discrete grid, Hartmann-3
-whose category permutes its inputs, and a learning-rate-like loss over a log-scaled learning
-rate, a discrete batch size, an integer depth, a dropout and a categorical optimizer.
+whose category permutes its inputs, a learning-rate-like loss over a log-scaled learning rate,
+a discrete batch size, an integer depth, a dropout and a categorical optimizer; Hartmann-6 on
+integers, uneven discrete grids, two doubles and a categorical switch that moves the best
+doubles; and a conditional-like tuning loss whose optimizer choice decides which other
+parameters matter and, with an unevenly listed batch size, where the best learning rate is.
 """
 from __future__ import annotations
 
@@ -165,6 +168,77 @@ def _training_like() -> Function:
     return Function("training-like", params, objective, 0.0)
 
 
+# Integer and uneven-grid inputs placed so that Hartmann-6's minimiser is on the grid.
+_H6_OPT = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
+_H6_GRID2 = [0.0, 0.1, 0.25, 0.45, 0.5, 0.7, 1.0]
+_H6_GRID3 = [0.0, 0.15, 0.25, 0.4, 0.6, 0.8, 1.0]
+# the switch: how each category reads the two doubles (mirror or swap them), and its offset
+_H6_SWITCH = {"p": (lambda u: u, 0.0), "q": (lambda u: 1.0 - u, 0.1),
+              "r": (lambda u: u[::-1], 0.2)}
+
+
+def _hartmann6_mixed() -> Function:
+    """Hartmann-6: x0, x1 INTEGER 0..20 (read as i/20), x2, x3 on uneven DISCRETE grids, x4, x5
+    DOUBLE, and a 3-way CATEGORICAL that mirrors or swaps x4, x5 and adds an offset; minimum
+    Hartmann-6's (switch p, x0 = 4, x1 = 3, x2 = 0.45, x3 = 0.25)."""
+    params = [
+        {"parameterName": "x0", "type": "INTEGER", "minValue": 0, "maxValue": 20},
+        {"parameterName": "x1", "type": "INTEGER", "minValue": 0, "maxValue": 20},
+        {"parameterName": "x2", "type": "DISCRETE", "discreteValues": _H6_GRID2},
+        {"parameterName": "x3", "type": "DISCRETE", "discreteValues": _H6_GRID3},
+        _double("x4", 0.0, 1.0), _double("x5", 0.0, 1.0),
+        {"parameterName": "switch", "type": "CATEGORICAL", "categoricalValues": list(_H6_SWITCH)},
+    ]
+    shift = _H6_OPT - np.array([0.2, 0.15, 0.45, 0.25, 0.0, 0.0])
+
+    def objective(p: Params) -> float:
+        read, offset = _H6_SWITCH[p["switch"]]
+        x = np.array([p["x0"] / 20, p["x1"] / 20, p["x2"], p["x3"], 0.0, 0.0]) + shift
+        x[4:] = read(np.array([p["x4"], p["x5"]], dtype=float))
+        return hartmann(x, _H6_A, _H6_P) + offset
+
+    return Function("hartmann6-mixed", params, objective, _H6_MIN)
+
+
+# optimizer: (base loss, best log10 lr at batch 64, log10 lr per doubling of the batch,
+# best batch size); momentum matters only for "momentum", weight decay only for "adamw"
+_HPO_OPTIMIZERS = {"sgd": (0.15, -1.0, 0.3, 256), "momentum": (0.05, -2.0, 0.3, 128),
+                   "adam": (0.08, -3.0, 0.15, 64), "adamw": (0.0, -3.0, 0.15, 64)}
+_BATCHES = [8, 16, 32, 48, 64, 96, 128, 256, 512, 1024]
+
+
+def _hpo_conditional() -> Function:
+    """A tuning-like loss with conditional structure: the optimizer decides the best learning
+    rate (with the batch size, listed unevenly and on a linear scale, as users list them) and
+    whether momentum or weight decay matter at all; minimum 0 (adamw, batch 64, lr 1e-3,
+    weight decay 1e-2, 256 units)."""
+    params = [
+        {"parameterName": "optimizer", "type": "CATEGORICAL",
+         "categoricalValues": list(_HPO_OPTIMIZERS)},
+        _double("learning_rate", 1e-5, 1.0, log=True),
+        _double("momentum", 0.0, 0.99),
+        _double("weight_decay", 1e-6, 0.1, log=True),
+        {"parameterName": "batch_size", "type": "DISCRETE", "discreteValues": _BATCHES},
+        {"parameterName": "units", "type": "INTEGER", "minValue": 16, "maxValue": 1024,
+         "scaleType": "UNIT_LOG_SCALE"},
+    ]
+
+    def objective(p: Params) -> float:
+        base, centre, slope, best_batch = _HPO_OPTIMIZERS[p["optimizer"]]
+        doublings = math.log2(p["batch_size"] / 64)
+        lr = math.log10(p["learning_rate"])
+        loss = base + 0.04 * math.log2(p["batch_size"] / best_batch) ** 2
+        loss += 0.03 * math.log2(p["units"] / 256) ** 2
+        if p["optimizer"] == "momentum":  # the effective rate is lr / (1 - momentum)
+            lr -= math.log10(1.0 - p["momentum"])
+            loss += 0.5 * (p["momentum"] - 0.9) ** 2
+        if p["optimizer"] == "adamw":
+            loss += 0.1 * (math.log10(p["weight_decay"]) + 2.0) ** 2
+        return loss + 0.5 * (lr - centre - slope * doublings) ** 2
+
+    return Function("hpo-conditional", params, objective, 0.0)
+
+
 def suite() -> list[Function]:
     """The benchmark's functions, noise-free then noisy."""
     functions = [
@@ -179,6 +253,8 @@ def suite() -> list[Function]:
         _hartmann3_discrete(),
         _hartmann3_categorical(),
         _training_like(),
+        _hartmann6_mixed(),
+        _hpo_conditional(),
     ]
     by_name = {f.name: f for f in functions}
     return functions + [by_name["branin"].noisy(2.0), by_name["hartmann6"].noisy(0.1),

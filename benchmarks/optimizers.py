@@ -11,14 +11,16 @@ a time). The final regret of a run is the noise-free value at the trial with the
 value, minus the global minimum. Printed: median final regret per function and optimizer, and
 the average rank (the mean over functions and seeds of each optimizer's rank among the
 optimizers on that run, ties shared). ``--timing`` instead measures the time of one suggestion
-(ask and tell) at 40, 100 and 200 trials of history (and 1,000 for ours) on Hartmann-6.
-``--async`` runs ours as the Tuner does, refilling each slot as its trial ends, with every
-result known against the results that points computed ahead may miss, paired by seed.
+(ask and tell) at 40, 100 and 200 trials of history on Hartmann-6, and for ours after 1,000
+and 10,000 random trials. ``--async`` runs ours as the Tuner does, refilling each slot as its
+trial ends, with every result known against the results that points computed ahead may miss,
+paired by seed.
 The comparison libraries are in ``benchmarks/requirements.txt``, not the package's deps.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -244,12 +246,19 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "ours": Ours, "random": Random, "optuna-tpe": OptunaTPE, "optuna-gp": OptunaGP,
     "skopt-gp": Skopt, "hyperopt-tpe": Hyperopt,
 }
+NEEDS = {"optuna-tpe": ("optuna",), "optuna-gp": ("optuna", "torch"), "skopt-gp": ("skopt",),
+         "hyperopt-tpe": ("hyperopt",)}  # the library each comparison needs
+
+
+def installed(name: str) -> bool:
+    """Whether the libraries that optimizer ``name`` runs on can be imported here."""
+    return all(importlib.util.find_spec(module) is not None for module in NEEDS.get(name, ()))
 
 
 # -- runs --------------------------------------------------------------------------------------
 
-def run(function: Function, optimizer: str, seed: int, total: int, batch: int
-        ) -> dict[str, Any]:
+def run(function: Function, optimizer: str, seed: int, total: int, batch: int,
+        clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """One optimisation run; returns its final regret and the optimizer's time per point of
     each batch (ask and tell: scikit-optimize, for one, fits its model in ``tell``)."""
     opt = OPTIMIZERS[optimizer](function, seed)
@@ -259,14 +268,14 @@ def run(function: Function, optimizer: str, seed: int, total: int, batch: int
     ask_seconds: list[tuple[int, float]] = []
     while len(observed) < total:
         count = min(batch, total - len(observed))
-        start = time.perf_counter()
+        start = clock()
         points = opt.ask(count)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         values = [function.objective(p) for p in points]
         noisy = [v + function.noise * noise.standard_normal() for v in values]
-        start = time.perf_counter()
+        start = clock()
         opt.tell(points, noisy)
-        seconds += time.perf_counter() - start
+        seconds += clock() - start
         ask_seconds.append((len(observed), seconds / count))
         observed += noisy
         true += values
@@ -419,26 +428,47 @@ def report(results: list[dict[str, Any]], optimizers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def timing(optimizers: list[str], marks: Sequence[int], ours_marks: Sequence[int]) -> str:
-    """Seconds per suggestion with ``mark`` trials of history (+-5), sequential, one process
-    and one BLAS thread."""
-    lines = ["### Suggestion time (seconds per point: ask + tell, sequential, n trials of "
-             "history)", "",
+def timing(optimizers: list[str], marks: Sequence[int]) -> str:
+    """CPU seconds per suggestion (the process's, so that other work on the machine does not
+    count) with ``mark`` trials of history (+-5), sequential, one BLAS thread; for ours also
+    after 1,000 and 10,000 random trials (each suggestion told one more trial, as in a job)."""
+    large = (1000, 10000)
+    columns = [*marks, *large]
+    lines = ["### Suggestion time (CPU seconds per point: ask + tell, n trials of history)", "",
              "| optimizer | function | " + " | ".join(
-                 f"n={m} median | n={m} p95" for m in ours_marks) + " |",
-             "| --- | --- |" + " ---: | ---: |" * len(ours_marks)]
+                 f"n={m} median | n={m} p95" for m in columns) + " |",
+             "| --- | --- |" + " ---: | ---: |" * len(columns)]
     for fn in [f for f in suite() if f.name == "hartmann6"]:
         for optimizer in optimizers:
-            wanted = ours_marks if optimizer == "ours" else marks
-            result = run(fn, optimizer, 0, max(wanted) + 6, 1)
+            result = run(fn, optimizer, 0, max(marks) + 6, 1, clock=time.process_time)
             cells = []
-            for m in ours_marks:
+            for m in marks:
                 times = [t for n, t in result["ask_seconds"] if abs(n - m) <= 5]
+                cells += [f"{np.median(times):.3f}", f"{np.percentile(times, 95):.3f}"]
+            for m in large:
+                times = _prefilled(fn, m) if optimizer == "ours" else []
                 cells += ([f"{np.median(times):.3f}", f"{np.percentile(times, 95):.3f}"]
-                          if m in wanted else ["", ""])
+                          if times else ["", ""])
             lines.append(f"| {optimizer} | {fn.name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     return "\n".join(lines)
+
+
+def _prefilled(function: Function, n: int, repeats: int = 5) -> list[float]:
+    """Seconds of each of ``repeats`` suggestions (ask and tell) by ours after ``n`` random
+    trials, the first one after a suggestion at ``n`` (the model's fit warm-started)."""
+    opt = Ours(function, 0)
+    rng = np.random.default_rng(0)
+    points = [opt.designer.space.sample(rng) for _ in range(n)]
+    opt.tell(points, [function.objective(p) for p in points])
+    opt.ask(1)
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        (point,) = opt.ask(1)
+        opt.tell([point], [function.objective(point)])
+        seconds.append(time.process_time() - start)
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -449,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="to add seeds to a saved run")
     parser.add_argument("--functions", default="", help="comma-separated names (default all)")
     parser.add_argument("--budget", default="40x5,100x1", help="TRIALSxBATCH, comma-separated")
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--optimizers", default=",".join(o for o in OPTIMIZERS if installed(o)),
+                        help="comma-separated (default: those whose library is installed)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timing", action="store_true", help="measure suggestion times only")
     parser.add_argument("--async", dest="run_async", action="store_true",
@@ -461,7 +492,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report", default="",
                         help="print the report of a JSON-lines file of results and exit")
     args = parser.parse_args(argv)
-    optimizers = list(ASYNC_MODES) if args.run_async else args.optimizers.split(",")
+    if args.run_async:
+        optimizers = list(ASYNC_MODES)
+    else:
+        optimizers = args.optimizers.split(",")
+        unknown = [o for o in optimizers if o not in OPTIMIZERS]
+        if unknown:
+            parser.error(f"--optimizers: unknown {', '.join(unknown)} "
+                         f"(known: {', '.join(OPTIMIZERS)})")
+        missing = [o for o in optimizers if not installed(o)]
+        if missing and not args.report:
+            print(f"skipping {', '.join(missing)}: not installed (benchmarks/requirements.txt)",
+                  file=sys.stderr)
+            optimizers = [o for o in optimizers if o not in missing]
     if args.report:
         with open(args.report, encoding="utf-8") as f:
             saved = [json.loads(line) for line in f if line.strip()]
@@ -472,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.timing:
         _limit_threads()  # as in the runs: one BLAS thread, so other load cannot stall it
-        print(timing(optimizers, (40, 100, 200), (40, 100, 200, 1000)))
+        print(timing(optimizers, (40, 100, 200)))
         return
     names = [f.name for f in suite()]
     if args.quick:

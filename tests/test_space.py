@@ -97,6 +97,14 @@ def test_space_encode_decode_sample_and_args(mixed_spec):
         space.decode([0.5] * 3)
 
 
+def test_encoding_many_points_at_once_equals_encoding_each(mixed_spec):
+    space = SearchSpace.from_spec(mixed_spec)
+    rng = np.random.default_rng(1)
+    points = [space.sample(rng) for _ in range(50)]
+    assert np.array_equal(space.encode_rows(points), np.array([space.encode(p) for p in points]))
+    assert space.encode_rows([]).shape == (0, space.width)
+
+
 def test_sampling_is_uniform_on_log_scale_and_over_discrete_values():
     space = SearchSpace.from_spec(make_spec(MIXED_PARAMS))
     rng = np.random.default_rng(1)

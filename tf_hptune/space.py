@@ -129,6 +129,15 @@ class Dimension:
             return out
         return np.array([self._scale.to_unit(float(value))])
 
+    def encode_many(self, values: Sequence[Value]) -> np.ndarray:
+        """``encode`` for many values at once: (len(values), width)."""
+        s = self.spec
+        if s.type is ParamType.CATEGORICAL:
+            index = {c: i for i, c in enumerate(s.categorical_values)}
+            return np.eye(self.width)[[index[str(v)] for v in values]].reshape(-1, self.width)
+        units = self._scale.to_unit(np.asarray([float(v) for v in values], dtype=float))
+        return np.asarray(units, dtype=float).reshape(-1, 1)
+
     def position(self, value: Value) -> np.ndarray:
         """Like ``encode``, for a value from another job's range: a number outside this range
         lies outside [0, 1] on the same scale. ValueError for a category this one lacks."""
@@ -257,6 +266,14 @@ class SearchSpace:
     def encode(self, params: Mapping[str, Value]) -> np.ndarray:
         """Typed params -> a unit vector of length ``width``."""
         return np.concatenate([d.encode(params[d.name]) for d in self.dimensions])
+
+    def encode_rows(self, points: Sequence[Mapping[str, Value]]) -> np.ndarray:
+        """``encode`` for many points at once: (len(points), width); a designer encodes every
+        trial at each suggestion, 10,000 of them one by one took 3 s."""
+        out = np.zeros((len(points), self.width))
+        for d, sl in zip(self.dimensions, self._slices):
+            out[:, sl] = d.encode_many([p[d.name] for p in points])
+        return out
 
     def decode(self, x: Sequence[float] | np.ndarray) -> dict[str, Value]:
         """A unit vector -> typed, feasible params."""

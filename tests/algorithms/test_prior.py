@@ -274,50 +274,43 @@ def test_a_misleading_prior_does_not_raise_regret_beyond_the_margin(no_prior_reg
 
 
 def test_a_trusted_prior_keeps_the_design_out_of_the_earlier_jobs_worst_region():
-    from tf_hptune.algorithms.bayes.designer import AVOID_FRACTION
-    for seed in SEEDS:
-        store = open_store(":memory:")
-        earlier_job(store, seed + 100, branin)
-        _, study = best_after(store, "branin_job_2", 5, seed)
-        earlier = sorted(t.value for t in study.priors[0].trials)
-        worst = earlier[int(len(earlier) * (1 - AVOID_FRACTION))]
-        assert max(branin(t.params) for t in study.trials) < worst
-
-
-def test_with_a_prior_two_results_are_not_yet_a_model():
-    from tf_hptune.trial import Trial
+    from tf_hptune.algorithms.bayes.optimizer import row_keys
     store = open_store(":memory:")
     earlier_job(store, 7, branin)
-    _, study = best_after(store, "branin_job_2", 5, 0)
+    _, study = best_after(store, "branin_job_2", 3, 0)
     designer = study.designer
-    done = [Trial(t.id, t.params, value=branin(t.params)) for t in study.trials[:2]]
-    running = [Trial(t.id, t.params) for t in study.trials[2:]]
-    designer.update(done, running)
-    design = {tuple(designer.space.decode(r).values()) for r in designer._design}
-    assert tuple(designer.suggest(1)[0].values()) in design  # the design goes on
-    designer.update([*done, Trial("x", study.trials[2].params, value=1.0)], running[1:])
-    assert tuple(designer.suggest(1)[0].values()) not in design  # three: the model takes over
+    assert designer._prior_worst.any()
+    taken = set(row_keys(designer._prior_rows))  # the prior's own points are used up
+    first = int(np.argmax(designer._prior_worst))  # the first design row in the worst region
+    taken |= set(row_keys(designer._design[:first]))
+    worst = designer._design[first]
+    assert designer._next_design(taken, trusted=False) == pytest.approx(worst)
+    assert designer._next_design(taken, trusted=True) != pytest.approx(worst)
 
 
-def test_a_misleading_prior_costs_one_trial_of_the_initial_design():
+def test_a_misleading_prior_changes_nothing():
     store = open_store(":memory:")
     earlier_job(store, 7, lambda p: -branin(p))  # the opposite task: its best is our worst
-    _, misled = best_after(store, "branin_job_2", 10, 0)
-    _, clean = best_after(open_store(":memory:"), "branin_job_2", 10, 0)
-    n = misled.designer.n_initial
-    first = misled.designer.priors[0].trials
-    best_prior = min(first, key=lambda t: t.value).params
-    assert misled.trials[0].params == pytest.approx(best_prior)  # the prior opens
-    # its trial does worse than the quasi-random one after it: the prior is dropped, and the
-    # rest is the same quasi-random design as without a prior
-    assert [t.params for t in misled.trials[1:n]] == [t.params for t in clean.trials[:n - 1]]
+    _, misled = best_after(store, "branin_job_2", 12, 0)
+    _, clean = best_after(open_store(":memory:"), "branin_job_2", 12, 0)
+    assert misled.priors  # it was offered, and its model ranks the first results backwards
+    assert [t.params for t in misled.trials] == [t.params for t in clean.trials]
 
 
-def test_a_good_prior_alternates_with_the_quasi_random_design():
+def test_a_good_prior_opens_after_three_results_and_takes_up_to_half_the_design():
+    from tf_hptune.algorithms.bayes.designer import TRUST_RESULTS
     store = open_store(":memory:")
     earlier_job(store, 7, branin)
-    _, study = best_after(store, "branin_job_2", 6, 0)
+    _, study = best_after(store, "branin_job_2", 8, 0)
+    _, clean = best_after(open_store(":memory:"), "branin_job_2", 8, 0)
+    n = study.designer.n_initial
     prior_points = [t.params for t in study.designer.priors[0].trials]
     from_prior = [any(t.params == pytest.approx(p) for p in prior_points)
-                  for t in study.trials[:6]]
-    assert from_prior[0] and from_prior.count(True) >= 2
+                  for t in study.trials[:n]]
+    # the first results are the quasi-random design's, as without a prior, to test it on
+    assert ([t.params for t in study.trials[:TRUST_RESULTS]]
+            == [t.params for t in clean.trials[:TRUST_RESULTS]])
+    assert not any(from_prior[:TRUST_RESULTS]) and from_prior[TRUST_RESULTS]
+    assert from_prior.count(True) == n // 2
+    best = min(study.designer.priors[0].trials, key=lambda t: t.value).params
+    assert study.trials[TRUST_RESULTS].params == pytest.approx(best)

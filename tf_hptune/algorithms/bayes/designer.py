@@ -11,11 +11,12 @@ keeps the best ones and a spread-out subset of the rest, so a suggestion costs a
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
+from scipy.stats import kendalltau, qmc
 
 from tf_hptune.algorithms.base import Designer
 from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean, Relevant
@@ -37,6 +38,9 @@ MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, a
 LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
 VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
+TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is tested and used
+TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
+TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 
 
@@ -61,15 +65,16 @@ class BayesianDesigner(Designer):
         self._prior_worst = np.zeros(len(self._design), dtype=bool)  # design rows to skip
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
-        """Related earlier jobs inform the study twice. In the initial design, their most
-        promising trials, mapped into this space, alternate with the quasi-random points (up
-        to half of the design), and those points skip where the earlier jobs predict a result
-        among their worst quarter, for as long as the prior's trials do no worse than the
-        others (see ``_next_design``). In the model, a GP fitted to their trials is the prior
-        mean of this study's GP, weighted by how well it predicts this study's trials
-        (``stacked``)."""
+        """Related earlier jobs inform the study twice, while a GP fitted to their trials
+        ranks this study's results as they do (``_trusted``): in the initial design, their
+        most promising trials, mapped into this space, take up to half of it, and the other
+        points skip where the earlier jobs predict a result among their worst quarter; in the
+        model, their GP is the prior mean of this study's GP, weighted by how well it predicts
+        this study's trials (``stacked``). Until then, and once that test fails, the study
+        runs exactly as it would without them."""
         super().set_priors(priors)
-        rows = prior_rows(self.space, self.priors, self.goal, self._rng)
+        # a stream of its own, so that the study's own draws do not depend on the priors
+        rows = prior_rows(self.space, self.priors, self.goal, self._rng.spawn(1)[0])
         self._prior_rows = rows[: self.n_initial // 2]
         self._prior = fit_chain([level for study in self.priors
                                  if (level := self._prior_level(study)) is not None])
@@ -95,22 +100,22 @@ class BayesianDesigner(Designer):
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
-        X = np.array([self.space.encode(t.params) for t in done]).reshape(-1, self.space.width)
+        X = self.space.encode_rows([t.params for t in done])
         # a trial stopped early counts at its forecast final value, not its early last value
         losses = np.array([np.nan if v is None else self.goal.loss(v) for v in estimates(done)])
         losses[~np.isfinite(losses)] = np.nan
-        pending = [self.space.encode(t.params) for t in self.running]
+        pending = list(self.space.encode_rows([t.params for t in self.running]))
         taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
         rows: list[np.ndarray] = []
-        # two results standardise to -1 and 1 whatever they are: too few to weigh a prior by
-        needed = 2 if self._prior is None else 3
-        gp = self._fit(X, losses) if np.isfinite(losses).sum() >= needed else None
-        anchors = np.vstack([X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]],
-                             self._prior_rows[:3]])
+        trusted = self._trusted(X, losses)
+        gp = self._fit(X, losses, trusted) if np.isfinite(losses).sum() >= 2 else None
+        anchors = X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]]
+        if trusted:
+            anchors = np.vstack([anchors, self._prior_rows[:3]])
         best = incumbent(gp) if gp is not None else 0.0
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
-                row = self._next_design(taken, X, losses)
+                row = self._next_design(taken, trusted)
             else:
                 believer, believed = gp, best
                 if pending or rows:
@@ -133,19 +138,29 @@ class BayesianDesigner(Designer):
             taken.update(row_keys(row[None, :]))
         return [self.space.decode(r) for r in rows]
 
-    def _next_design(self, taken: set[bytes], X: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    def _trusted(self, X: np.ndarray, losses: np.ndarray) -> bool:
+        """Whether the earlier jobs' model ranks this study's results: Kendall's tau between
+        its predictions and the results is at least ``TRUST_Z`` standard deviations of tau
+        under independence, for the first ``TRUST_RESULTS`` results and for every longer run
+        of them up to ``TRUST_WINDOW`` (so a failed test is final). A misleading prior so
+        costs nothing at all in most studies, and at worst the few trials it proposes before
+        their results contradict it."""
+        done = np.flatnonzero(np.isfinite(losses))[:TRUST_WINDOW]
+        if self._prior is None or len(done) < TRUST_RESULTS:
+            return False
+        predicted, observed = self._prior.mean(X[done]), losses[done]
+        for n in range(TRUST_RESULTS, len(done) + 1):
+            tau = kendalltau(predicted[:n], observed[:n]).statistic
+            if not tau >= TRUST_Z * math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))):
+                return False
+        return True
+
+    def _next_design(self, taken: set[bytes], trusted: bool) -> np.ndarray:
         """While the prior is trusted: the next prior point if it has had no more turns than
         the quasi-random design, else the first design point not taken yet and not where the
-        earlier jobs did worst. Else the first design point not taken yet, else a random one.
-
-        The prior stays trusted while the finished trials drawn from it have a median loss no
-        worse than the other finished trials': a misleading prior so costs a trial or two."""
+        earlier jobs did worst. Else the first design point not taken yet, else a random one."""
         prior_keys = row_keys(self._prior_rows)
         used = sum(key in taken for key in prior_keys)
-        ok = np.isfinite(losses)
-        from_prior = np.isin(row_keys(self.space.snap(X)), prior_keys).astype(bool)
-        mine, others = losses[ok & from_prior], losses[ok & ~from_prior]
-        trusted = not (len(mine) and len(others) and np.median(mine) > np.median(others))
         if trusted and used < len(prior_keys) and used <= len(taken) - used:
             return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
         avoid = self._prior_worst if trusted else np.zeros(len(self._design), dtype=bool)
@@ -154,18 +169,18 @@ class BayesianDesigner(Designer):
                 return row
         return self.space.encode(self.space.sample(self._rng))
 
-    def _fit(self, X: np.ndarray, losses: np.ndarray) -> Model:
+    def _fit(self, X: np.ndarray, losses: np.ndarray, trusted: bool) -> Model:
         """A GP on the warped losses; failures get the worst loss; the set is capped. With
-        earlier jobs, the GP stacked on their model, unless it gives them no weight or the
-        plain GP predicts the trials clearly better (leave-one-out): a residual model that fits
-        badly, as when the new optimum is a small shift of the old one, must not trap the
-        search."""
+        trusted earlier jobs, the GP stacked on their model, unless it gives them no weight or
+        the plain GP predicts the trials clearly better (leave-one-out): a residual model that
+        fits badly, as when the new optimum is a small shift of the old one, must not trap
+        the search."""
         losses = np.where(np.isfinite(losses), losses, np.nanmax(losses))
         keep = training_subset(X, losses, MAX_TRAINING)
         y = warp_outputs(losses[keep])
         gp: Model = GaussianProcess.fit(X[keep], y, self._columns, start=self._hyper)
         self._hyper = gp.hyper
-        if self._prior is not None:
+        if trusted and self._prior is not None:
             stacked = Stacked.fit(X[keep], y, self._columns, self._prior, gp.hyper)
             if (stacked.weight > 0.0
                     and stacked.loo_log_likelihood() > gp.loo_log_likelihood() - LOO_MARGIN):

@@ -242,10 +242,11 @@ def training_subset(X: np.ndarray, losses: np.ndarray, limit: int) -> np.ndarray
     order = np.argsort(losses, kind="stable")
     keep = list(order[: limit // 3])
     rest = order[limit // 3 :]
-    dist = np.min(((X[rest, None, :] - X[None, keep, :]) ** 2).sum(-1), axis=1)
+    Xr = X[rest]
+    dist = _sq_dist(Xr, X[keep]).min(axis=1)
     for _ in range(limit - len(keep)):
         j = int(np.argmax(dist))
         keep.append(rest[j])
-        dist = np.minimum(dist, ((X[rest] - X[rest[j]]) ** 2).sum(-1))
+        dist = np.minimum(dist, ((Xr - Xr[j]) ** 2).sum(-1))
         dist[j] = -1.0
     return np.array(keep)
