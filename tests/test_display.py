@@ -3,7 +3,6 @@ line per change) and, in a real Jupyter kernel, one table updated in place."""
 from __future__ import annotations
 
 import io
-import sys
 import textwrap
 
 import pytest
@@ -12,22 +11,6 @@ from tests.conftest import ROOT
 from tf_hptune.display import LiveDisplay, ProgressPrinter, html_table
 from tf_hptune.store import State, TrialRecord, open_store
 from tf_hptune.tuner import Progress
-
-# tf_hptune.views.table or, until it is there, a stand-in with the keys it promises
-VIEWS = textwrap.dedent('''
-    import sys, types
-    try:
-        import tf_hptune.views.table
-    except ImportError:
-        package = types.ModuleType("tf_hptune.views")
-        package.__path__ = []
-        table = types.ModuleType("tf_hptune.views.table")
-        table.summary_rows = lambda job, trials: [
-            {"trial_id": t.trial_id, "params": dict(t.params), "metric": t.final_value,
-             "step": t.final_step, "state": t.state.value, "stopped_early": t.stopped_early,
-             "best_so_far": None} for t in trials]
-        sys.modules.update({"tf_hptune.views": package, "tf_hptune.views.table": table})
-''')
 
 
 class Terminal(io.StringIO):
@@ -53,10 +36,7 @@ def test_the_progress_line_is_rewritten_on_a_terminal_and_plain_in_a_log():
     assert tty.getvalue().count("\r\x1b[K") == 2 and tty.getvalue().endswith(")\n")
 
 
-def test_the_table_escapes_values(monkeypatch):
-    for name in ("tf_hptune.views", "tf_hptune.views.table"):
-        monkeypatch.delitem(sys.modules, name, raising=False)  # put back as they were after
-    exec(VIEWS, {})
+def test_the_table_escapes_values():
     with open_store(":memory:") as store:
         store.create_job("job", {"hyperparameters": {"params": [
             {"parameterName": "opt", "type": "CATEGORICAL", "categoricalValues": ["<b>"]}],
@@ -80,7 +60,7 @@ def test_outside_a_notebook_the_display_is_the_progress_line():
 def test_in_a_jupyter_kernel_one_table_is_updated_in_place(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    cell = VIEWS + textwrap.dedent(f'''
+    cell = textwrap.dedent(f'''
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from tf_hptune import tune
