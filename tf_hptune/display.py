@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import os
 import sys
 import time
@@ -115,16 +114,6 @@ def in_notebook() -> bool:
 
 
 # -- the table -------------------------------------------------------------------------------
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        return f"{value:.6g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
 def status_line(job: JobRecord, trials: Sequence[TrialRecord]) -> str:
     """``job NAME: STATE, E of M trials ended, R running``."""
     spec = load_spec(job.config)
@@ -136,7 +125,7 @@ def status_line(job: JobRecord, trials: Sequence[TrialRecord]) -> str:
 
 def html_table(job: JobRecord, trials: Sequence[TrialRecord]) -> str:
     """The job's trials as an HTML table (``summary_rows``, best first) under a status line."""
-    from tf_hptune.views.table import summary_rows
+    from tf_hptune.views.table import cell, summary_rows
 
     rows = summary_rows(job, trials)
     tag = load_spec(job.config).metric_tag
@@ -149,7 +138,7 @@ def html_table(job: JobRecord, trials: Sequence[TrialRecord]) -> str:
             for row in rows]
 
     def line(cells: Sequence[Any], tag_name: str) -> str:
-        return "<tr>" + "".join(f"<{tag_name}>{html.escape(_cell(c))}</{tag_name}>"
+        return "<tr>" + "".join(f"<{tag_name}>{html.escape(cell(c, missing=''))}</{tag_name}>"
                                 for c in cells) + "</tr>"
 
     return (f"<div><p><b>{html.escape(status_line(job, trials))}</b></p>"

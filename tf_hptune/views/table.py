@@ -61,9 +61,11 @@ def summary_rows(job: JobRecord, trials: Sequence[TrialRecord]) -> list[dict[str
     return rows
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any, missing: str = "-") -> str:
+    """A value as a table shows it: ``missing`` for None, "yes" or nothing for a flag, floats
+    with 6 significant digits."""
     if value is None:
-        return "-"
+        return missing
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
@@ -79,12 +81,12 @@ def format_table(rows: Sequence[Mapping[str, Any]], metric_tag: str = "metric") 
     for row in rows:
         names += [n for n in row["params"] if n not in names]
     header = ["TRIAL", *names, metric_tag, "STEP", "STATE", "STOPPED_EARLY", "BEST_SO_FAR"]
-    body = [[_cell(row["trial_id"]), *(_cell(row["params"].get(n)) for n in names),
-             _cell(row["metric"]), _cell(row["step"]), row["state"],
-             _cell(row["stopped_early"]), _cell(row["best_so_far"])] for row in rows]
+    body = [[cell(row["trial_id"]), *(cell(row["params"].get(n)) for n in names),
+             cell(row["metric"]), cell(row["step"]), row["state"],
+             cell(row["stopped_early"]), cell(row["best_so_far"])] for row in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in [header, *body])
 
 
-__all__ = ["COLUMNS", "best_so_far", "format_table", "last_metric", "summary_rows"]
+__all__ = ["COLUMNS", "best_so_far", "cell", "format_table", "last_metric", "summary_rows"]
