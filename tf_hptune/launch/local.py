@@ -23,6 +23,7 @@ from tf_hptune.channel import EXIT_STATUS_NAME, TrialPaths
 from tf_hptune.errors import LaunchError
 from tf_hptune.files import make_private_dir, open_private, read_regular
 from tf_hptune.launch.base import UNKNOWN_EXIT, Launcher, TrialHandle, TrialRequest
+from tf_hptune.launch.watchdog import pid_alive
 from tf_hptune.space import format_value
 
 SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
@@ -86,21 +87,6 @@ def signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _environ(pid: int | str) -> list[bytes]:

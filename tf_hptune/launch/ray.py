@@ -60,35 +60,7 @@ BACKSTOP = 30.0  # seconds after a terminate's grace (or a kill) before Ray canc
 APPENDED = ("stdout.log", "stderr.log", "measurements.jsonl")
 NODE_FILE = "node.json"  # in the tuner-side control dir: where the trial runs
 
-# the node side: kills the trainer's process group once the task's worker is gone
-_WATCHDOG = """
-import os, signal, sys, time
-worker, group = int(sys.argv[1]), int(sys.argv[2])
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-while True:
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        break
-    if not alive(worker):
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        break
-    time.sleep(0.5)
-"""
+WATCHDOG = Path(__file__).resolve().with_name("watchdog.py")  # run by path on the node
 
 
 class Mailbox:
@@ -191,7 +163,7 @@ def run_trial(request: TrialRequest, package: tuple[str, Any], mailbox: Any, key
     local = LocalLauncher(sys.executable)
     handle = local.start(request)
     assert handle.pid is not None
-    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+    watchdog = subprocess.Popen([sys.executable, "-I", "-S", str(WATCHDOG), str(os.getpid()),
                                  str(handle.pid)], start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
