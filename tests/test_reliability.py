@@ -155,13 +155,20 @@ def test_trials_that_end_while_no_tuner_runs_are_judged_from_their_files(tmp_pat
     assert store.get_job("job").state is State.SUCCEEDED
 
 
-def test_a_cancel_cut_short_by_a_kill_is_finished_by_resume(tmp_path):
-    # trials that ignore SIGTERM and a grace longer than the test: the first tuner is killed
-    # while CANCELLING; the resumed one finishes the cancel (with its own short grace)
+def two_stubborn_trials(tmp_path):
+    """A job whose two trials ignore SIGTERM, under a grace longer than any test, once both
+    run: (tuner process, store, store path, the trials' pids)."""
     proc, store, path = submit(tmp_path, "--mode", "stubborn", grace="600")
     wait_for(lambda: len(running(store)) == 2)
     pids = [t.pid for t in running(store)]
     wait_for(lambda: all((tmp_path / "out" / str(i) / "seen.json").exists() for i in (1, 2)))
+    return proc, store, path, pids
+
+
+def test_a_cancel_cut_short_by_a_kill_is_finished_by_resume(tmp_path):
+    # trials that ignore SIGTERM and a grace longer than the test: the first tuner is killed
+    # while CANCELLING; the resumed one finishes the cancel (with its own short grace)
+    proc, store, path, pids = two_stubborn_trials(tmp_path)
     proc.send_signal(signal.SIGTERM)
     wait_for(lambda: store.get_job("job").state is State.CANCELLING)
     os.kill(proc.pid, signal.SIGKILL)
@@ -278,10 +285,7 @@ def test_a_closed_terminal_cancels_the_foreground_job(tmp_path):
 
 def test_second_ctrl_c_forces_trials_that_ignore_sigterm(tmp_path):
     # a grace far longer than the test's timeout: only the second Ctrl-C can end the job
-    proc, store, _ = submit(tmp_path, "--mode", "stubborn", grace="600")
-    wait_for(lambda: len(running(store)) == 2)
-    pids = [t.pid for t in running(store)]
-    wait_for(lambda: all((tmp_path / "out" / str(i) / "seen.json").exists() for i in (1, 2)))
+    proc, store, _, pids = two_stubborn_trials(tmp_path)
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: store.get_job("job").state is State.CANCELLING)
     assert all(pid_alive(p) for p in pids)  # SIGTERM is ignored
