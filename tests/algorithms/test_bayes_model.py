@@ -14,6 +14,7 @@ from tf_hptune.algorithms.bayes.acquisition import (
     log_expected_improvement,
     log_expected_improvement_grad,
 )
+from tf_hptune.algorithms.bayes.believer import Believer
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
     GaussianProcess,
@@ -101,16 +102,15 @@ def test_relevant_keeps_the_acquisition_only_where_the_real_posterior_may_improv
     best = float(gp.y.min())
     rows = np.random.default_rng(3).random((200, 2))
     # fantasies: the same model conditioned on three pending points at their mean
-    pending = rows[:3]
-    believer = gp.condition(pending, gp.predict(pending)[0])
+    believer = Believer(gp, rows[:3], pool=rows)
     inner = LogEI(believer, best)
-    relevant = Relevant(inner, gp, best, kappa=1.0)
+    relevant = Relevant(inner, believer, best, kappa=1.0)
     mean, var = gp.predict(rows)
     may_improve = mean - np.sqrt(var) <= best
     assert 0 < may_improve.sum() < len(rows)  # both kinds of point are there
-    got = relevant.values(rows)
-    assert np.array_equal(got[may_improve], inner.values(rows)[may_improve])
-    assert np.all(got[~may_improve] == -np.inf)
+    for got in (relevant.values(rows), relevant.pool_values()):
+        assert np.allclose(got[may_improve], inner.values(rows)[may_improve], atol=1e-9)
+        assert np.all(got[~may_improve] == -np.inf)
     for x, ok in zip(rows[:20], may_improve[:20]):
         value, grad = relevant.value_grad(x)
         assert value == (inner.value_grad(x)[0] if ok else -np.inf)

@@ -71,18 +71,6 @@ def test_gradients_match_finite_differences():
     assert value == pytest.approx(mean) and grad == pytest.approx(d_mean)
 
 
-def test_condition_at_the_mean_keeps_it_and_collapses_the_residual_variance():
-    X, y = new_trials(8)
-    model = Stacked.fit(X, y, PLAIN, prior_model())
-    at = np.array([[0.5, 0.5]])
-    believed = model.mean(at)
-    pinned = model.condition(at, believed)
-    mean, var = pinned.predict(at)
-    assert mean[0] == pytest.approx(believed[0], abs=1e-6)
-    assert pinned.gp.predict(at)[1][0] < 0.1 * model.gp.predict(at)[1][0]
-    assert var[0] < model.predict(at)[1][0]
-
-
 def test_a_chain_stacks_jobs_oldest_first():
     rng = np.random.default_rng(3)
     levels = []

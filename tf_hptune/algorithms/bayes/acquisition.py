@@ -13,6 +13,7 @@ import math
 import numpy as np
 from scipy import special
 
+from tf_hptune.algorithms.bayes.believer import Believer
 from tf_hptune.algorithms.bayes.stacked import Model
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -61,15 +62,23 @@ def _log_h(z: np.ndarray) -> np.ndarray:
 
 
 class LogEI:
-    """log EI of a model's posterior over unit rows, with its gradient for one row."""
+    """log EI of a model's posterior over unit rows, with its gradient for one row;
+    ``pool_values`` when the model is a ``Believer``, at its pool."""
 
-    def __init__(self, gp: Model, best: float) -> None:
+    def __init__(self, gp: Model | Believer, best: float) -> None:
         self.gp, self.best = gp, best
         self.floor = 1e-12 * gp.hyper.signal  # variance below which the posterior is certain
 
-    def values(self, rows: np.ndarray) -> np.ndarray:
-        mean, var = self.gp.predict(rows)
+    def _score(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
         return log_expected_improvement(mean, np.sqrt(np.maximum(var, 0.0)), self.best)
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        return self._score(*self.gp.predict(rows))
+
+    def pool_values(self) -> np.ndarray:
+        assert isinstance(self.gp, Believer)
+        mean, _, var = self.gp.pool_predict()
+        return self._score(mean, var)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         mean, var, d_mean, d_var = self.gp.predict_grad(row)
@@ -79,21 +88,26 @@ class LogEI:
 
 
 class Relevant:
-    """A batch member's acquisition: ``inner`` (log EI under the fantasies of the batch), but
-    only where the real posterior ``gp`` leaves the point a chance to improve: its mean less
-    ``kappa`` standard deviations at or below ``best``. Fantasies shrink the variance around
-    the points already in the batch, so without this the later members go wherever the model
-    is least sure, even where it is sure they do worse (the relevant region of batch
-    GP-UCB-PE, Contal et al., 2013). Elsewhere the value is -inf."""
+    """A batch member's acquisition: ``inner`` (log EI under the ``believer``'s fantasies of
+    the batch), but only where the real posterior (the believer's base model) leaves the point
+    a chance to improve: its mean less ``kappa`` standard deviations at or below ``best``.
+    Fantasies shrink the variance around the points already in the batch, so without this the
+    later members go wherever the model is least sure, even where it is sure they do worse (the
+    relevant region of batch GP-UCB-PE, Contal et al., 2013). Elsewhere the value is -inf."""
 
-    def __init__(self, inner: LogEI, gp: Model, best: float, kappa: float) -> None:
-        self.inner, self.gp, self.best, self.kappa = inner, gp, best, kappa
+    def __init__(self, inner: LogEI, believer: Believer, best: float, kappa: float) -> None:
+        self.inner, self.gp, self.best, self.kappa = inner, believer.base, best, kappa
+        self.believer = believer
 
     def _relevant(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
         return mean - self.kappa * np.sqrt(np.maximum(var, 0.0)) <= self.best
 
     def values(self, rows: np.ndarray) -> np.ndarray:
         return np.where(self._relevant(*self.gp.predict(rows)), self.inner.values(rows), -np.inf)
+
+    def pool_values(self) -> np.ndarray:
+        mean, var, _ = self.believer.pool_predict()
+        return np.where(self._relevant(mean, var), self.inner.pool_values(), -np.inf)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         if not self._relevant(*self.gp.predict(row[None, :]))[0]:

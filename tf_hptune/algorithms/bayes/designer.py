@@ -20,6 +20,7 @@ from scipy.stats import kendalltau, qmc
 
 from tf_hptune.algorithms.base import Designer
 from tf_hptune.algorithms.bayes.acquisition import LogEI, LowMean, Relevant
+from tf_hptune.algorithms.bayes.believer import Believer
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
     GaussianProcess,
@@ -104,34 +105,38 @@ class BayesianDesigner(Designer):
         # a trial stopped early counts at its forecast final value, not its early last value
         losses = np.array([np.nan if v is None else self.goal.loss(v) for v in estimates(done)])
         losses[~np.isfinite(losses)] = np.nan
-        pending = list(self.space.encode_rows([t.params for t in self.running]))
-        taken = set(row_keys(self.space.snap(np.vstack([X, *pending]))))
+        pending = self.space.encode_rows([t.params for t in self.running])
+        taken = set(row_keys(self.space.snap(np.vstack([X, pending]))))
         rows: list[np.ndarray] = []
         trusted = self._trusted(X, losses)
         gp = self._fit(X, losses, trusted) if np.isfinite(losses).sum() >= 2 else None
         anchors = X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]]
         if trusted:
             anchors = np.vstack([anchors, self._prior_rows[:3]])
-        best = incumbent(gp) if gp is not None else 0.0
+        believer: Believer | None = None
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
                 row = self._next_design(taken, trusted)
             else:
-                believer, believed = gp, best
-                if pending or rows:
-                    fantasies = _at_mean(gp, pending + rows)
-                    believer = gp.condition(*fantasies)
-                    believed = min(best, float(fantasies[1].min()))
+                if believer is None:  # one pool for the batch; its members enter as chosen
+                    believer = Believer(gp, np.vstack([pending, *rows]),
+                                        self._optimizer.pool(anchors))
+                    best = incumbent(gp)
+                    believed = min([best, *gp.mean(believer.rows)])
+                else:
+                    believer.add(rows[-1])
+                    believed = min(believed, float(gp.mean(rows[-1][None, :])[0]))
                 acquisition: LogEI | Relevant = LogEI(believer, believed)
-                if pending or rows:
-                    acquisition = Relevant(acquisition, gp, best, RELEVANT_KAPPA)
-                row = self._optimizer.maximize(acquisition, anchors, taken)
+                if len(believer.rows):
+                    acquisition = Relevant(acquisition, believer, best, RELEVANT_KAPPA)
+                pool = (believer.pool, acquisition.pool_values())
+                row = self._optimizer.maximize(acquisition, anchors, taken, pool)
                 if row is None:  # every point is taken: repeat the most promising one
-                    row = self._optimizer.maximize(acquisition, anchors, set())
+                    row = self._optimizer.maximize(acquisition, anchors, set(), pool)
                 elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:
                     # no new point can improve (or none is relevant): EI's argmax would only
                     # chase variance, which is largest where the model is surest of bad results
-                    row = self._optimizer.maximize(LowMean(believer), anchors, taken)
+                    row = self._optimizer.maximize(LowMean(gp), anchors, taken)
             if row is None:
                 break
             rows.append(row)
@@ -198,9 +203,3 @@ def incumbent(gp: Model) -> float:
 def initial_design_size(n_params: int) -> int:
     """Trials drawn from the quasi-random design before the model takes over."""
     return min(10, max(5, 2 * n_params))
-
-
-def _at_mean(gp: Model, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Pending rows and the model's mean there (the kriging believer's fantasies)."""
-    stacked = np.vstack(rows)
-    return stacked, gp.predict(stacked)[0]

@@ -18,7 +18,6 @@ from scipy import linalg, optimize, stats
 SQRT5 = math.sqrt(5.0)
 MIN_NOISE = 1e-6  # noise variance floor, relative to the standardised outputs
 JITTER = 1e-9
-EXACT_JITTER = 1e-6  # relative to the signal variance, for values of f known exactly
 
 
 @dataclass(frozen=True)
@@ -105,21 +104,16 @@ def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 class GaussianProcess:
-    """A fitted GP: ``predict`` and ``predict_grad`` for new points, ``condition`` to add
-    values of f (the fantasies at pending points) with the same hyperparameters.
-
-    ``exact[i]`` marks an observation that is a value of f itself, without noise.
+    """A fitted GP: ``predict`` and ``predict_grad`` for new points; ``kernel`` and
+    ``kernel_grad`` for the prior covariance (what ``believer.Believer`` conditions with).
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper,
-                 exact: np.ndarray | None = None) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper) -> None:
         self.X, self.y, self.columns, self.hyper = X, y, columns, hyper
-        self.exact = np.zeros(len(y), dtype=bool) if exact is None else exact
         self._factor = columns.scale(hyper.lengthscales)
         self._Xs = X * self._factor
         K = hyper.signal * matern52(_sq_dist(self._Xs, self._Xs))
-        K[np.diag_indices_from(K)] += np.where(self.exact, EXACT_JITTER * hyper.signal,
-                                               hyper.noise + JITTER)
+        K[np.diag_indices_from(K)] += hyper.noise + JITTER
         self._chol = linalg.cho_factor(K, lower=True, check_finite=False)
         self._alpha = linalg.cho_solve(self._chol, y, check_finite=False)
 
@@ -147,13 +141,17 @@ class GaussianProcess:
         theta = result.x if np.all(np.isfinite(result.x)) else default
         return cls(X, y, columns, Hyper(theta))
 
-    def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> "GaussianProcess":
-        """The same model, told that f is ``f_new`` at ``X_new`` exactly (no noise): what a
-        kriging believer assumes of pending points, so that it looks elsewhere even when the
-        objective is noisy."""
-        return GaussianProcess(np.vstack([self.X, X_new]), np.concatenate([self.y, f_new]),
-                               self.columns, self.hyper,
-                               np.concatenate([self.exact, np.ones(len(f_new), dtype=bool)]))
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """The prior covariance of f between the rows of ``A`` and of ``B``."""
+        return self.hyper.signal * matern52(_sq_dist(A * self._factor, B * self._factor))
+
+    def kernel_grad(self, x: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The prior covariance of f between one point and the rows of ``B``, and its
+        gradient with respect to the point's columns (one row per row of ``B``)."""
+        scaled = (x[None, :] - B) * self._factor
+        r2 = (scaled**2).sum(1)
+        k = self.hyper.signal * matern52(r2)
+        return k, 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
 
     def mean(self, Xq: np.ndarray) -> np.ndarray:
         """Posterior mean of f at the rows of ``Xq``."""
@@ -161,10 +159,8 @@ class GaussianProcess:
 
     def mean_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Posterior mean at one point and its gradient with respect to the columns."""
-        scaled = (x[None, :] - self.X) * self._factor
-        r2 = (scaled**2).sum(1)
-        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
-        return float(self.hyper.signal * matern52(r2) @ self._alpha), dk.T @ self._alpha
+        k, dk = self.kernel_grad(x, self.X)
+        return float(k @ self._alpha), dk.T @ self._alpha
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """K^-1 b, with K the covariance of the observations (noise included)."""
@@ -190,11 +186,7 @@ class GaussianProcess:
         self, x: np.ndarray
     ) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to the columns of one point."""
-        scaled = (x[None, :] - self.X) * self._factor
-        diff = scaled * self._factor  # (n, w): d r2 / dx = 2 * diff
-        r2 = (scaled**2).sum(1)
-        k = self.hyper.signal * matern52(r2)
-        dk = 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * diff  # (n, w)
+        k, dk = self.kernel_grad(x, self.X)
         kinv_k = linalg.cho_solve(self._chol, k, check_finite=False)
         mean = float(k @ self._alpha)
         var = float(self.hyper.signal - k @ kinv_k)

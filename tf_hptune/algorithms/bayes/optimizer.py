@@ -2,7 +2,8 @@
 
 1. A pool: every feasible point of a small finite space, or else a scrambled Sobol sample
    plus perturbations of anchor points (the best trials so far), all snapped to the space
-   (integers, discrete values and categories) and filtered by the constraints.
+   (integers, discrete values and categories) and filtered by the constraints. A batch draws
+   one pool for all its members (``pool``), with the acquisition's values there.
 2. Local search from the best pool points and the anchors: L-BFGS-B with exact gradients on
    the DOUBLE columns, then for each INTEGER / DISCRETE parameter a scan of near and evenly
    spread values and for each CATEGORICAL one every category; repeated while it improves.
@@ -54,22 +55,27 @@ class AcquisitionOptimizer:
             [sl.start for d, sl in dims if d.type is ParamType.DOUBLE], dtype=int)
         self._discrete = [(d, sl) for d, sl in dims if d.type is not ParamType.DOUBLE]
         small = not len(self._continuous) and space.grid_size <= 4 * pool_size
-        self._grid = (np.array([space.encode(p) for p in space.grid()]).reshape(-1, space.width)
-                      if small else None)
+        self._grid = (self._admissible(np.array([space.encode(p) for p in space.grid()])
+                                       .reshape(-1, space.width), set()) if small else None)
 
     def maximize(
-        self, acquisition: Acquisition, anchors: np.ndarray, taken: set[bytes]
+        self, acquisition: Acquisition, anchors: np.ndarray, taken: set[bytes],
+        pool: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray | None:
-        """The best admissible row found, or None when every candidate is taken."""
-        pool = self._admissible(self._pool(anchors), taken)
-        if not len(pool):
+        """The best admissible row found, or None when every candidate is taken. ``pool``:
+        candidate rows (from ``pool``) and the acquisition's values there, when the caller
+        has them; else a pool is drawn around ``anchors``."""
+        rows, values = pool if pool is not None else (self.pool(anchors), None)
+        keep = [i for i, key in enumerate(row_keys(rows)) if key not in taken]
+        if not keep:
             return None
-        values = acquisition.values(pool)
+        rows = rows[keep]
+        values = acquisition.values(rows) if values is None else values[keep]
         if self._grid is not None:  # the pool is the whole space: nothing left to search
-            return pool[int(np.argmax(values))]
+            return rows[int(np.argmax(values))]
         order = np.argsort(-values)[: self.starts]
-        starts = np.vstack([pool[order], anchors[: max(1, self.starts // 2)]])
-        best, best_value = pool[order[0]], values[order[0]]
+        starts = np.vstack([rows[order], anchors[: max(1, self.starts // 2)]])
+        best, best_value = rows[order[0]], values[order[0]]
         for start in starts:
             row, value = self._local_search(acquisition, start, taken)
             if value > best_value:
@@ -77,13 +83,15 @@ class AcquisitionOptimizer:
         return best
 
     # -- candidates --------------------------------------------------------------------------
-    def _pool(self, anchors: np.ndarray) -> np.ndarray:
+    def pool(self, anchors: np.ndarray) -> np.ndarray:
+        """Feasible candidates without repeats: the whole space when it is small, else a
+        scrambled Sobol sample and perturbations of the anchors."""
         if self._grid is not None:
             return self._grid
         seed = int(self.rng.integers(2**31))
         sobol = qmc.Sobol(self.space.width, scramble=True, seed=seed).random(self.pool_size)
         near = [self._perturb(anchors, scale) for scale in _SCALES]
-        return self.space.snap(np.vstack([sobol, *near]))
+        return self._admissible(self.space.snap(np.vstack([sobol, *near])), set())
 
     def _perturb(self, anchors: np.ndarray, scale: float, copies: int = 24) -> np.ndarray:
         rows = np.repeat(anchors, copies, axis=0)

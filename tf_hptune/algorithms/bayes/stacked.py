@@ -27,7 +27,8 @@ MAX_WEIGHT = 2.0
 
 class Stacked:
     """A GP on residuals over a prior model; the same interface as ``GaussianProcess``
-    (``predict``, ``predict_grad``, ``mean``, ``mean_grad``, ``condition``, ``X``, ``hyper``)."""
+    (``predict``, ``predict_grad``, ``mean``, ``mean_grad``, ``X``, ``hyper``); its variance
+    is the residual GP's (``gp``)."""
 
     def __init__(self, gp: GaussianProcess, below: Model, coef: np.ndarray) -> None:
         self.gp, self.below, self.coef = gp, below, coef
@@ -78,11 +79,6 @@ class Stacked:
         prior, d_prior = self.below.mean_grad(x)
         return (mean + self.coef[0] + self.coef[1] * prior, var,
                 d_mean + self.coef[1] * d_prior, d_var)
-
-    def condition(self, X_new: np.ndarray, f_new: np.ndarray) -> Stacked:
-        """The residual GP told the fantasies' residuals; coefficients unchanged."""
-        offset = self.coef[0] + self.coef[1] * self.below.mean(X_new)
-        return Stacked(self.gp.condition(X_new, f_new - offset), self.below, self.coef)
 
 
 Model = Union[GaussianProcess, Stacked]  # a runtime alias: no `|` on Python 3.9
