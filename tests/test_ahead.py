@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import make_spec
-from tf_hptune.ahead import SuggestAhead
+from tf_hptune.ahead import CHUNK, SuggestAhead
 from tf_hptune.algorithms import Designer
 from tf_hptune.study import Study
 
@@ -48,6 +48,17 @@ def make(parallel, **kw):
     study = Study.create(make_spec(PARAMS, maxTrials=100, maxParallelTrials=parallel,
                                    goal="MINIMIZE"), designer=factory)
     return study, made["d"], SuggestAhead(study, parallel)
+
+
+def take_all(ahead, count):
+    """As the Tuner takes: until ``count`` trials are made or none comes."""
+    trials = []
+    while len(trials) < count:
+        new = ahead.take(count - len(trials))
+        if not new:
+            break
+        trials += new
+    return trials
 
 
 def finish(study, trials):
@@ -93,7 +104,7 @@ def test_points_are_computed_again_once_too_many_trials_ended_since():
 
 def test_a_batch_computed_ahead_keeps_clear_of_the_points_ready():
     study, designer, ahead = make(32)  # stale after 4
-    ahead.take(16)
+    take_all(ahead, 16)
     settle(ahead)  # 2 ready
     finish(study, study.trials[:1])
     assert [t.params["x"] for t in ahead.take(1)] == [16]  # one used, one ready
@@ -106,12 +117,27 @@ def test_a_batch_computed_ahead_keeps_clear_of_the_points_ready():
 @pytest.mark.parametrize("parallel, delay", [(7, 0.03), (16, 0.0)])
 def test_few_parallel_trials_or_a_fast_designer_are_asked_when_slots_free(parallel, delay):
     study, designer, ahead = make(parallel, delay=delay)
-    ahead.take(parallel)
+    take_all(ahead, parallel)
     ahead.prefetch()
     assert ahead._batch is None  # nothing computed ahead
     finish(study, study.trials[:1])
     ahead.take(1)
     assert designer.calls[-1][0] == {0}  # the new trial saw the result
+    ahead.close()
+
+
+def test_many_free_slots_get_their_points_a_chunk_at_a_time():
+    study, designer, ahead = make(32)
+    first = ahead.take(20)
+    assert len(first) == CHUNK  # computed now, the rest started in the background
+    settle(ahead)
+    assert designer.calls[-1][1:3] == ({t.params["x"] for t in first}, CHUNK)  # as running
+    calls = len(designer.calls)
+    second = ahead.take(20 - CHUNK)
+    assert len(second) == CHUNK and len(designer.calls) == calls  # no wait for the designer
+    settle(ahead)
+    assert len(take_all(ahead, 20 - 2 * CHUNK)) == 20 - 2 * CHUNK
+    assert len({t.params["x"] for t in study.trials}) == len(study.trials) == 20
     ahead.close()
 
 

@@ -10,7 +10,9 @@ were running then (so it kept away from them), as if the job ran that many more 
 parallel. It is used only while at most ``parallel // 8`` trials have ended since (an eighth
 of ``maxParallelTrials``); older ones are dropped and computed again. So a job of fewer than 8
 parallel trials always decides with every result in hand, and a designer that answers in under
-10 ms is simply asked when slots free up, as before. (A quarter cost quality at 5 parallel
+10 ms is simply asked when slots free up, as before. When many slots free up at once (trials
+that end together), their points are made ``CHUNK`` at a time: each chunk's trials start while
+the next chunk is computed, knowing them as running. (A quarter cost quality at 5 parallel
 trials: ``benchmarks/RESULTS.md``.)
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tf_hptune.study import ACTIVE, Study
 from tf_hptune.trial import Trial
 
 FAST_SECONDS = 0.01  # a designer this quick is asked when needed
+CHUNK = 8  # points computed at once while slots wait: these trials start while more are made
 
 
 def stale_after(parallel: int) -> int:
@@ -106,9 +109,10 @@ class SuggestAhead:
         self._ready += [_Point(p, batch.ended) for p in batch.future.result()]
 
     def take(self, count: int) -> list[TrialRecord]:
-        """Up to ``count`` new QUEUED trials now (fewer only when ``maxTrials`` or the
-        designer says so): ready points still fresh, else points computed now from every
-        result."""
+        """Up to ``count`` new QUEUED trials now: ready points still fresh, else at most
+        ``CHUNK`` points computed now from every result. Fewer than ``count`` when more
+        were wanted than that (the rest are computed while these trials start, for the
+        Tuner's next call) or when ``maxTrials`` or the designer says so; none only then."""
         count = min(count, self.study.trials_left)
         if count <= 0:
             return []
@@ -120,12 +124,15 @@ class SuggestAhead:
             self._harvest(wait=True)  # the designer is busy with it either way
             if not fresh:
                 self._ready = [p for p in self._ready if ended - p.ended <= self.stale_after]
+        if not self._ready:  # computed now, knowing every result and the trials just made
+            self._batch = self._submit(min(count, CHUNK))
+            self._harvest(wait=True)
         taken = [p.params for p in self._ready[:count]]
         del self._ready[:count]
         trials = self.study.add_trials(taken)
-        if len(trials) < count:  # computed now, knowing every result and the trials just made
-            batch = self._submit(count - len(trials))
-            trials += self.study.add_trials(batch.future.result())
+        wanted = min(count, self.study.trials_left) - len(trials)
+        if wanted > 0 and trials:
+            self._batch = self._submit(min(wanted, CHUNK))
         return trials
 
     def prefetch(self) -> None:

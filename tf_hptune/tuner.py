@@ -227,12 +227,14 @@ class Tuner:
         free = min(self.study.spec.max_parallel_trials - len(self._running), self.pool.free)
         if self._no_more_trials():
             return
-        if free > 0:
+        while free > 0:  # a chunk at a time: each starts while the next is computed
             new = self._ahead.take(free)
             if not new:
                 self._exhausted = True
+                break
             for trial in new:
                 self._start(trial)
+            free -= len(new)
         self._ahead.prefetch()  # the next points, while these trials run
 
     def _request(self, trial: TrialRecord, resources: Resources) -> TrialRequest:

@@ -64,8 +64,8 @@ def test_gradients_match_finite_differences():
         mean, var, d_mean, d_var = believer.predict_grad(x)
         assert (mean, var) == pytest.approx(tuple(v[0] for v in believer.predict(x[None])))
         for index, grad in ((0, d_mean), (1, d_var)):
-            assert optimize.check_grad(lambda z: believer.predict(z[None])[index][0],
-                                       lambda z: believer.predict_grad(z)[2 + index], x) < (
+            assert optimize.check_grad(lambda z, i=index: believer.predict(z[None])[i][0],
+                                       lambda z, i=index: believer.predict_grad(z)[2 + i], x) < (
                 1e-5 * (1 + np.abs(grad).sum()))
 
 

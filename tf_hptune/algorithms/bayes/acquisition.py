@@ -81,7 +81,11 @@ class LogEI:
         return self._score(mean, var)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
-        mean, var, d_mean, d_var = self.gp.predict_grad(row)
+        return self.grad_from(*self.gp.predict_grad(row))
+
+    def grad_from(self, mean: float, var: float, d_mean: np.ndarray,
+                  d_var: np.ndarray) -> tuple[float, np.ndarray]:
+        """``value_grad`` from the posterior's mean and variance with their gradients."""
         std = math.sqrt(max(var, self.floor))
         value, g_mean, g_std = log_expected_improvement_grad(mean, std, self.best)
         return value, g_mean * d_mean + g_std * d_var / (2.0 * std)
@@ -110,9 +114,10 @@ class Relevant:
         return np.where(self._relevant(mean, var), self.inner.pool_values(), -np.inf)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
-        if not self._relevant(*self.gp.predict(row[None, :]))[0]:
+        mean, base_var, var, d_mean, d_var = self.believer.predict_grad_base(row)
+        if not self._relevant(np.array([mean]), np.array([base_var]))[0]:
             return -np.inf, np.zeros(len(row))
-        return self.inner.value_grad(row)
+        return self.inner.grad_from(mean, var, d_mean, d_var)
 
 
 class LowMean:

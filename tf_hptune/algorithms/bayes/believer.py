@@ -79,7 +79,15 @@ class Believer:
 
     def predict_grad(self, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to the columns of one point."""
-        mean, var, d_mean, d_var = self.base.predict_grad(x)
+        mean, _, var, d_mean, d_var = self.predict_grad_base(x)
+        return mean, var, d_mean, d_var
+
+    def predict_grad_base(
+        self, x: np.ndarray
+    ) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+        """``predict_grad`` with the model's variance at the point as the second value."""
+        mean, base_var, d_mean, d_var = self.base.predict_grad(x)
+        var = base_var
         if len(self.rows):
             gp = self._gp
             k_X, dk_X = gp.kernel_grad(x, gp.X)
@@ -89,4 +97,4 @@ class Believer:
                 lower=True, check_finite=False)
             w, dw = W[:, 0], W[:, 1:]
             var, d_var = var - float(w @ w), d_var - 2.0 * dw.T @ w
-        return mean, max(var, 0.0), d_mean, d_var
+        return mean, base_var, max(var, 0.0), d_mean, d_var

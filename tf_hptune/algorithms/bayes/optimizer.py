@@ -117,7 +117,9 @@ class AcquisitionOptimizer:
         self, acquisition: Acquisition, row: np.ndarray, taken: set[bytes]
     ) -> tuple[np.ndarray, float]:
         value = -np.inf
-        for _ in range(self.rounds):
+        # a second gradient ascent from the first's optimum finds nothing new: rounds matter
+        # only when other parameters were scanned in between
+        for _ in range(self.rounds if self._discrete else 1):
             moved = False
             for candidates in self._moves(acquisition, row):
                 candidates = self._admissible(candidates, taken)
