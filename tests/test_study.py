@@ -32,6 +32,22 @@ def test_suggest_report_complete_in_memory():
     assert study.suggest(1) == []
 
 
+def test_the_store_hears_only_new_or_changed_measurements(tmp_path):
+    study = tf_hptune.Study.create(spec(maxTrials=2), store=tmp_path / "s.db", name="j", seed=0)
+    (t,) = study.suggest(1)
+    heard = []
+    add = study.store.add_measurements
+    study.store.add_measurements = lambda job, tid, ms: heard.append(
+        [(m.step, m.value) for m in ms]) or add(job, tid, ms)
+    assert study.report_many(t.id, [(1, 3.0), (2, math.nan)]) == 2
+    assert study.report_many(t.id, [(1, 3.0), (2, math.nan)]) == 0  # a poll with no news
+    assert study.report_many(t.id, []) == 0
+    assert study.report_many(t.id, [(1, 3.0), (2, math.nan), (3, 1.0), (1, 2.5)]) == 2
+    assert heard[0] == [(1, 3.0), (2, heard[0][1][1])] and len(heard) == 2
+    assert heard[1] == [(3, 1.0), (1, 2.5)]
+    assert [(m.step, m.value) for m in study.trial(t.id).measurements][::2] == [(1, 2.5), (3, 1.0)]
+
+
 def test_failures_and_non_finite_values():
     study = tf_hptune.Study.create(spec(maxTrials=4), seed=0)
     a, b, c = study.suggest(3)

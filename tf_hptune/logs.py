@@ -66,7 +66,8 @@ def cap_logs(paths: TrialPaths) -> None:
     """Cut the trial's logs that are over ``LOG_LIMIT`` (see the module's docstring)."""
     for path in (paths.stdout, paths.stderr):
         try:
-            cap_log(path)
+            if os.lstat(path).st_size > LOG_LIMIT:  # one call per log per poll: cheap first
+                cap_log(path)
         except OSError:  # gone, replaced or not ours: the trial's business
             continue
 

@@ -21,7 +21,7 @@ from tf_hptune.space import SearchSpace
 from tf_hptune.spec import StudySpec, load_spec, spec_to_dict
 from tf_hptune.spec.model import Goal
 from tf_hptune.stopping import DEFAULT_STOPPER, KEEP, EarlyStopper, StopDecision, make_stopper
-from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store
+from tf_hptune.store import Measurement, State, Store, TrialRecord, open_store, same_value
 from tf_hptune.trial import PriorStudy, Trial
 
 ACTIVE = (State.QUEUED, State.PREPARING, State.RUNNING, State.CANCELLING)
@@ -245,6 +245,12 @@ class Study:
         """Measurements keyed by step (reading them twice is harmless); how many were new or
         changed."""
         trial = self.trial(trial_id)
+        known = {m.step: m.value for m in trial.measurements}
+        # the Tuner passes every measurement at every poll: the store hears only news
+        measurements = [(s, v) for s, v in measurements
+                        if s not in known or not same_value(known[s], v)]
+        if not measurements:
+            return 0
         now = time.time()
         changed = self.store.add_measurements(  # the store checks steps and values
             self.name, trial_id, [Measurement(s, v, now) for s, v in measurements])

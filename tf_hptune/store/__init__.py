@@ -10,6 +10,7 @@ from tf_hptune.store.base import (
     check_job_name,
     default_store_path,
     open_store,
+    same_value,
 )
 from tf_hptune.store.sqlite import SqliteStore
 
@@ -23,4 +24,5 @@ __all__ = [
     "check_job_name",
     "default_store_path",
     "open_store",
+    "same_value",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import enum
 import json
+import math
 import os
 import pathlib
 import re
@@ -194,6 +195,11 @@ def open_store(path: str | os.PathLike[str] | None = None, *, readonly: bool = F
     store for reading only (a store on a read-only mount works); a missing one is a
     ``StoreError`` and nothing is created."""
     return BACKENDS["sqlite"](default_store_path() if path is None else path, readonly=readonly)
+
+
+def same_value(a: float, b: float) -> bool:
+    """Whether a measurement's value is unchanged (NaN stays NaN)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def check_trial_id(trial_id: object) -> str:

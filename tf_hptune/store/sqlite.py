@@ -37,6 +37,7 @@ from tf_hptune.store.base import (
     check_measurements,
     check_trial_fields,
     check_trial_id,
+    same_value,
     to_json,
 )
 
@@ -118,10 +119,6 @@ def _decode_float(value: float | None, nonfinite: str | None) -> float | None:
 def _is_busy(e: sqlite3.Error) -> bool:
     text = str(e).lower()
     return "locked" in text or "busy" in text
-
-
-def _same_value(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -480,7 +477,7 @@ class SqliteStore(Store):
             }
             changed = tuple(m for step, m in incoming.items()
                             if step not in existing
-                            or not _same_value(existing[step], m.value))  # type: ignore[arg-type]
+                            or not same_value(existing[step], m.value))  # type: ignore[arg-type]
             conn.executemany(
                 "INSERT INTO measurements (job, trial_id, step, value, value_nonfinite, time) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, trial_id, step) DO UPDATE SET "
