@@ -21,6 +21,8 @@ from tf_hptune.algorithms.bayes.gp import (
     _column_sq_diffs,
     _neg_log_posterior,
     warp_outputs,
+    yeo_johnson,
+    yeo_johnson_lambda,
 )
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
 from tf_hptune.space import SearchSpace
@@ -161,6 +163,18 @@ def test_output_warping_tames_heavy_tails_and_keeps_order():
     assert warped.mean() == pytest.approx(0.0, abs=1e-9) and warped.std() == pytest.approx(1)
     assert warped[-1] < 4.0  # a standardised 3000 would sit about 5.5 sd out
     assert np.array_equal(warp_outputs(np.ones(4)), np.zeros(4))
+
+
+def test_yeo_johnson_lambda_and_transform_match_scipys():
+    rng = np.random.default_rng(0)
+    for z in (rng.standard_normal(50) ** 3, rng.exponential(size=300), -rng.lognormal(size=80),
+              rng.random(20)):
+        z = (z - z.mean()) / z.std()
+        transformed, lam = stats.yeojohnson(z)
+        assert yeo_johnson_lambda(z) == pytest.approx(lam, abs=1e-5)
+        assert np.allclose(yeo_johnson(z, lam), transformed, atol=1e-9)
+    assert np.allclose(yeo_johnson(z, [0.0, 2.0]), stats.yeojohnson(z, 0.0)[None, :] * [[1], [0]]
+                       + stats.yeojohnson(z, 2.0)[None, :] * [[0], [1]])
 
 
 def test_optimizer_finds_the_maximum_and_skips_taken_points():

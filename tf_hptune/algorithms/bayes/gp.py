@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize
+from scipy.linalg import lapack
 
 SQRT5 = math.sqrt(5.0)
 MIN_NOISE = 1e-6  # noise variance floor, relative to the standardised outputs
@@ -82,13 +83,40 @@ def warp_outputs(losses: np.ndarray) -> np.ndarray:
     if len(y) < 3 or spread <= 0.0:
         return y - y.mean()
     z = (y - y.mean()) / spread
-    try:
-        warped = stats.yeojohnson(z)[0]
-    except (ValueError, FloatingPointError, OverflowError):
-        warped = z
+    with np.errstate(all="ignore"):
+        warped = yeo_johnson(z, yeo_johnson_lambda(z))
     if not np.all(np.isfinite(warped)) or warped.std() <= 0.0:
         warped = z
     return (warped - warped.mean()) / warped.std()
+
+
+def yeo_johnson(z: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
+    """The Yeo-Johnson transform of ``z`` (last axis) for each ``lam`` (broadcast)."""
+    lam = np.asarray(lam, dtype=float)[..., None]
+    a = np.log1p(np.abs(z))
+    near0, near2 = np.abs(lam) < 1e-12, np.abs(lam - 2.0) < 1e-12
+    up = np.where(near0, a, np.expm1(lam * a) / np.where(near0, 1.0, lam))
+    down = np.where(near2, -a, -np.expm1((2.0 - lam) * a) / np.where(near2, 1.0, 2.0 - lam))
+    return np.where(z >= 0, up, down)
+
+
+def yeo_johnson_lambda(z: np.ndarray) -> float:
+    """The lambda of most likelihood under a normal model of the transformed values: a grid
+    over [-4, 6], then a bounded scalar search around its best (scipy's own search costs a few
+    milliseconds per call in its argument checks, at every suggestion)."""
+    jacobian = float((np.sign(z) * np.log1p(np.abs(z))).sum())
+
+    def log_likelihood(lam: np.ndarray) -> np.ndarray:
+        var = yeo_johnson(z, lam).var(axis=-1)
+        out = -0.5 * len(z) * np.log(var) + (np.asarray(lam) - 1.0) * jacobian
+        return np.where(np.isfinite(out), out, -np.inf)
+
+    grid = np.linspace(-4.0, 6.0, 101)
+    start = float(grid[int(np.argmax(log_likelihood(grid)))])
+    found = optimize.minimize_scalar(lambda lam: -float(log_likelihood(lam)), method="bounded",
+                                     bounds=(start - 0.1, start + 0.1),
+                                     options={"xatol": 1e-6})
+    return float(found.x) if found.success else start
 
 
 def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -218,7 +246,8 @@ def _neg_log_posterior(
         return 1e25, np.zeros_like(theta)
     alpha = linalg.cho_solve(chol, y, check_finite=False)
     log_lik = -0.5 * y @ alpha - np.log(np.diag(chol[0])).sum()
-    W = np.outer(alpha, alpha) - linalg.cho_solve(chol, np.eye(n), check_finite=False)
+    inverse = lapack.dpotri(chol[0], lower=1)[0]  # K^-1 from its factor, lower triangle
+    W = np.outer(alpha, alpha) - (np.tril(inverse) + np.tril(inverse, -1).T)
     WdM = W * matern52_grad(r2)
     grad_ls = -signal * inv_ls2 * (WdM.reshape(-1) @ diffs.reshape(n * n, p))
     grad = np.concatenate([grad_ls, [0.5 * signal * np.sum(W * M), 0.5 * noise * np.trace(W)]])
