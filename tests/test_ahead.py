@@ -79,9 +79,9 @@ def test_points_computed_ahead_are_used_while_fresh():
     first = ahead.take(8)
     assert len(first) == 8
     assert designer.calls[-1][3].startswith("tf_hptune-designer")  # never the Tuner's thread
-    settle(ahead)  # 2 points computed in the background while the 8 run
+    settle(ahead)  # 3 points computed in the background while the 8 run (at most 2 + 1)
     calls = len(designer.calls)
-    assert designer.calls[-1][:3] == (set(), set(range(8)), 2)  # the 8 counted as running
+    assert designer.calls[-1][:3] == (set(), set(range(8)), 3)  # the 8 counted as running
     finish(study, first[:2])
     again = ahead.take(2)
     assert [t.params["x"] for t in again] == [8, 9]  # the points computed ahead ...
@@ -97,20 +97,20 @@ def test_points_are_computed_again_once_too_many_trials_ended_since():
     [trial] = ahead.take(1)
     completed, running, count, _ = designer.calls[-1]
     assert completed == {0, 1, 2} and count == 1  # every result in hand
-    assert trial.params["x"] == 10  # not one of the stale 8, 9
-    assert not {8, 9} & running  # stale points dropped, not counted as running
+    assert trial.params["x"] == 11  # not one of the stale 8, 9, 10
+    assert not {8, 9, 10} & running  # stale points dropped, not counted as running
     ahead.close()
 
 
 def test_a_batch_computed_ahead_keeps_clear_of_the_points_ready():
     study, designer, ahead = make(32)  # stale after 4
     take_all(ahead, 16)
-    settle(ahead)  # 2 ready
+    settle(ahead)  # 4 + 1 ready
     finish(study, study.trials[:1])
-    assert [t.params["x"] for t in ahead.take(1)] == [16]  # one used, one ready
+    assert [t.params["x"] for t in ahead.take(4)] == [16, 17, 18, 19]  # four used, one ready
     settle(ahead)
     _, running, count, _ = designer.calls[-1]
-    assert count == 1 and 17 in running  # the ready point was running
+    assert count == 4 and 20 in running  # the ready point was running
     ahead.close()
 
 

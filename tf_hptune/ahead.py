@@ -142,9 +142,12 @@ class SuggestAhead:
         ended = self._ended()
         self._ready = [p for p in self._ready if ended - p.ended <= self.stale_after]
         wanted = min(self._wanted(), self.study.trials_left) - len(self._ready)
+        # a batch costs about as much for one point as for a few (the model's fit): at least
+        # a chunk, where that many may be ready at once
+        room = min(self.stale_after + 1, self.study.trials_left) - len(self._ready)
         slow = self._seconds >= FAST_SECONDS
         if slow and self.stale_after and self._batch is None and wanted > 0:
-            self._batch = self._submit(wanted)
+            self._batch = self._submit(min(room, max(wanted, CHUNK)))
 
     def close(self) -> None:
         """Stop the worker (after the computation under way, whose points are dropped)."""

@@ -9,8 +9,9 @@ import pytest
 
 from tests.conftest import MIXED_PARAMS, make_spec
 from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, make_designer
-from tf_hptune.algorithms.bayes.designer import MAX_TRAINING
+from tf_hptune.algorithms.bayes.designer import MAX_TRAINING, WIDE_BATCH
 from tf_hptune.algorithms.bayes.gp import training_subset
+from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer
 from tf_hptune.space import SearchSpace
 from tf_hptune.trial import Trial
 
@@ -243,3 +244,28 @@ def test_a_batch_does_not_spread_to_where_the_model_is_sure_of_worse_results():
         assert len(batch) == 4
         at_b3 += sum(p["b"] == 3 for p in batch)
     assert at_b3 <= 3
+
+
+def test_a_wide_batch_takes_the_pools_best_points_without_local_search(monkeypatch):
+    spec = make_spec(BRANIN, goal="MINIMIZE")
+    space = SearchSpace.from_spec(spec)
+    searches = []
+    local_search = AcquisitionOptimizer._local_search
+    monkeypatch.setattr(AcquisitionOptimizer, "_local_search",
+                        lambda self, *a: searches.append(1) or local_search(self, *a))
+    rng = np.random.default_rng(0)
+    done = [Trial(str(i), p, value=branin(p)) for i, p in
+            enumerate(space.sample(rng) for _ in range(20))]
+    for pending in (WIDE_BATCH - 3, WIDE_BATCH):
+        designer = BayesianDesigner(space, spec.goal, seed=0)
+        running = [Trial(f"r{i}", space.sample(rng)) for i in range(pending)]
+        designer.update(done, running)
+        searches.clear()
+        batch = designer.suggest(6)
+        # local searches while fewer than WIDE_BATCH points are pending (the first 3 here)
+        assert bool(searches) == (pending < WIDE_BATCH)
+        keys = {space.key(p) for p in [*batch, *(t.params for t in [*done, *running])]}
+        assert len(batch) == 6 and len(keys) == 20 + pending + 6
+        rows = np.array([space.encode(p) for p in batch])
+        assert np.sqrt(((rows[:, None] - rows[None]) ** 2).sum(-1))[np.triu_indices(6, 1)].min() \
+            > 1e-3

@@ -43,6 +43,10 @@ TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is teste
 TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
 TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
+# With this many points pending (running, or earlier in the batch), a member is the pool's best
+# point without a local search: what such a batch needs is spread, not each point's last
+# digits, and a member then costs a fifteenth (the Tuner keeps up with 128 trials ending at once)
+WIDE_BATCH = 32
 
 
 class BayesianDesigner(Designer):
@@ -130,13 +134,15 @@ class BayesianDesigner(Designer):
                 if len(believer.rows):
                     acquisition = Relevant(acquisition, believer, best, RELEVANT_KAPPA)
                 pool = (believer.pool, acquisition.pool_values())
-                row = self._optimizer.maximize(acquisition, anchors, taken, pool)
+                local = len(believer.rows) < WIDE_BATCH
+                row = self._optimizer.maximize(acquisition, anchors, taken, pool, local)
                 if row is None:  # every point is taken: repeat the most promising one
-                    row = self._optimizer.maximize(acquisition, anchors, set(), pool)
+                    row = self._optimizer.maximize(acquisition, anchors, set(), pool, local)
                 elif acquisition.values(row[None, :])[0] < VANISHED_LOG_EI:
                     # no new point can improve (or none is relevant): EI's argmax would only
                     # chase variance, which is largest where the model is surest of bad results
-                    row = self._optimizer.maximize(LowMean(gp), anchors, taken)
+                    lowest = None if local else (believer.pool, -believer.pool_predict()[0])
+                    row = self._optimizer.maximize(LowMean(gp), anchors, taken, lowest, local)
             if row is None:
                 break
             rows.append(row)

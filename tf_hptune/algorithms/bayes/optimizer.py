@@ -60,18 +60,19 @@ class AcquisitionOptimizer:
 
     def maximize(
         self, acquisition: Acquisition, anchors: np.ndarray, taken: set[bytes],
-        pool: tuple[np.ndarray, np.ndarray] | None = None,
+        pool: tuple[np.ndarray, np.ndarray] | None = None, local: bool = True,
     ) -> np.ndarray | None:
         """The best admissible row found, or None when every candidate is taken. ``pool``:
         candidate rows (from ``pool``) and the acquisition's values there, when the caller
-        has them; else a pool is drawn around ``anchors``."""
+        has them; else a pool is drawn around ``anchors``. Without ``local``, the best
+        candidate as it is (no local search)."""
         rows, values = pool if pool is not None else (self.pool(anchors), None)
         keep = [i for i, key in enumerate(row_keys(rows)) if key not in taken]
         if not keep:
             return None
         rows = rows[keep]
         values = acquisition.values(rows) if values is None else values[keep]
-        if self._grid is not None:  # the pool is the whole space: nothing left to search
+        if self._grid is not None or not local:  # (a grid pool is the whole space)
             return rows[int(np.argmax(values))]
         order = np.argsort(-values)[: self.starts]
         starts = np.vstack([rows[order], anchors[: max(1, self.starts // 2)]])
