@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.conftest import FAKE_PACKAGE, make_spec
+from tf_hptune.ahead import CHUNK
 from tf_hptune.jobdir import JobDirInUseError, claim_job_dir
 from tf_hptune.launch import LaunchConfig, LocalLauncher
 from tf_hptune.spec import Goal
@@ -37,6 +38,7 @@ class CountingLauncher(LocalLauncher):
         return handle
 
     def poll(self, handle):
+        self.started_before_a_poll = getattr(self, "started_before_a_poll", len(self.live))
         code = super().poll(handle)
         if code is not None:
             self.live.discard(handle.trial_id)
@@ -72,6 +74,14 @@ def test_job_runs_every_trial_within_parallel_limit(tmp_path):
     best = study.best_trial
     assert best.final_value == min(t.final_value for t in trials)
     assert study.store.get_job("job").state is State.SUCCEEDED
+
+
+def test_more_free_slots_than_a_chunk_all_start_at_once(tmp_path):
+    launcher = CountingLauncher(__import__("sys").executable)
+    study, _, run = run_job(tmp_path, ("--sleep", "0.5"), launcher=launcher,
+                            maxTrials=CHUNK + 3, maxParallelTrials=CHUNK + 3)
+    assert run() is State.SUCCEEDED
+    assert launcher.started_before_a_poll == launcher.peak == CHUNK + 3
 
 
 def test_grid_search_ends_when_the_grid_does(tmp_path):
