@@ -8,12 +8,12 @@ trial, in the Tuner's thread.
 A point computed ahead did not see the trials that ended after its computation began: they
 were running then (so it kept away from them), as if the job ran that many more trials in
 parallel. It is used only while at most ``parallel // 8`` trials have ended since (an eighth
-of ``maxParallelTrials``); older ones are dropped and computed again. So a job of fewer than 8
-parallel trials always decides with every result in hand, and a designer that answers in under
-10 ms is simply asked when slots free up, as before. When many slots free up at once (trials
-that end together), their points are made ``CHUNK`` at a time: each chunk's trials start while
-the next chunk is computed, knowing them as running. (A quarter cost quality at 5 parallel
-trials: ``benchmarks/RESULTS.md``.)
+of ``maxParallelTrials``; a quarter cost quality at 5 parallel trials: ``benchmarks/RESULTS.md``);
+older ones are dropped and computed again. So a job of fewer than 8 parallel trials always
+decides with every result in hand, and a designer that answers in under 10 ms is simply asked
+when slots free up, as before. When many slots free up at once (trials that end together),
+their points are made ``CHUNK`` at a time: each chunk's trials start while the next chunk is
+computed, knowing them as running.
 """
 from __future__ import annotations
 
