@@ -6,7 +6,8 @@
    one pool for all its members (``pool``), with the acquisition's values there.
 2. Local search from the best pool points and the anchors: L-BFGS-B with exact gradients on
    the DOUBLE columns, then for each INTEGER / DISCRETE parameter a scan of near and evenly
-   spread values and for each CATEGORICAL one every category; repeated while it improves.
+   spread values and for each CATEGORICAL one every category; repeated while it improves
+   (when there are such parameters). A caller may skip it (``local=False``).
 
 Points in ``taken`` (keys of completed, running and already chosen points) are never
 returned, so a batch has no duplicates; ``None`` means no admissible point was found.
