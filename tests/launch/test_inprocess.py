@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -106,17 +107,18 @@ def test_an_exception_fails_the_trial_with_its_traceback_in_the_log(env, package
 def test_a_thread_stuck_in_native_code_is_abandoned_after_a_kill(env, package, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(inprocess, "ABANDON_AFTER", 0.2)
-    monkeypatch.setenv("NATIVE_SECS", "3")
+    monkeypatch.setenv("NATIVE_SECS", "15")
     launcher = InProcessLauncher()
     stuck, _ = start(launcher, package, tmp_path, "1", mode="native")
     after, _ = start(launcher, package, tmp_path, "2")
     until(lambda: (tmp_path / "seen.jsonl").exists())
+    time.sleep(0.5)  # past its last bytecodes before the call into C (a kill there ends it)
     launcher.kill(stuck)
     assert wait(launcher, stuck) == -signal.SIGKILL
     assert "CLOUD_ML_TRIAL_ID" not in os.environ or os.environ["CLOUD_ML_TRIAL_ID"] == "2"
     assert wait(launcher, after) == 0  # the next trial was not held up by the stuck one
     assert stuck.thread is not None and stuck.thread.is_alive()  # still in its sleep
-    stuck.thread.join(10)
+    stuck.thread.join(30)
     assert not stuck.thread.is_alive()
     ends = [e["end"] for e in seen(tmp_path) if "end" in e]
     assert ends == ["2"]  # the killed one ended at its next bytecode, before its last write
