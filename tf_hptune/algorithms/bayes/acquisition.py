@@ -69,16 +69,17 @@ class LogEI:
         self.gp, self.best = gp, best
         self.floor = 1e-12 * gp.hyper.signal  # variance below which the posterior is certain
 
-    def _score(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    def score(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        """``values`` from the posterior's mean and variance at the rows."""
         return log_expected_improvement(mean, np.sqrt(np.maximum(var, 0.0)), self.best)
 
     def values(self, rows: np.ndarray) -> np.ndarray:
-        return self._score(*self.gp.predict(rows))
+        return self.score(*self.gp.predict(rows))
 
     def pool_values(self) -> np.ndarray:
         assert isinstance(self.gp, Believer)
         mean, _, var = self.gp.pool_predict()
-        return self._score(mean, var)
+        return self.score(mean, var)
 
     def value_grad(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         return self.grad_from(*self.gp.predict_grad(row))
@@ -100,14 +101,14 @@ class Relevant:
     relevant region of batch GP-UCB-PE, Contal et al., 2013). Elsewhere the value is -inf."""
 
     def __init__(self, inner: LogEI, believer: Believer, best: float, kappa: float) -> None:
-        self.inner, self.gp, self.best, self.kappa = inner, believer.base, best, kappa
-        self.believer = believer
+        self.inner, self.believer, self.best, self.kappa = inner, believer, best, kappa
 
     def _relevant(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
         return mean - self.kappa * np.sqrt(np.maximum(var, 0.0)) <= self.best
 
     def values(self, rows: np.ndarray) -> np.ndarray:
-        return np.where(self._relevant(*self.gp.predict(rows)), self.inner.values(rows), -np.inf)
+        mean, base_var, var = self.believer.predict_base(rows)
+        return np.where(self._relevant(mean, base_var), self.inner.score(mean, var), -np.inf)
 
     def pool_values(self) -> np.ndarray:
         mean, var, _ = self.believer.pool_predict()

@@ -69,13 +69,19 @@ class Believer:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of f at the rows of ``Xq``."""
-        mean, var = self.base.predict(Xq)
+        mean, _, var = self.predict_base(Xq)
+        return mean, var
+
+    def predict_base(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``predict`` with the model's variance at the rows as the second value."""
+        mean, base_var = self.base.predict(Xq)
+        var = base_var
         if len(self.rows):
             gp = self._gp
             cross = gp.kernel(self.rows, Xq) - self._A.T @ gp.kernel(gp.X, Xq)
             W = linalg.solve_triangular(self._R, cross, lower=True, check_finite=False)
             var = np.maximum(var - (W**2).sum(0), 0.0)
-        return mean, var
+        return mean, base_var, var
 
     def predict_grad(self, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to the columns of one point."""

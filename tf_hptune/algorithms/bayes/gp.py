@@ -139,8 +139,7 @@ class GaussianProcess:
     def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper) -> None:
         self.X, self.y, self.columns, self.hyper = X, y, columns, hyper
         self._factor = columns.scale(hyper.lengthscales)
-        self._Xs = X * self._factor
-        K = hyper.signal * matern52(_sq_dist(self._Xs, self._Xs))
+        K = self.kernel(X, X)
         K[np.diag_indices_from(K)] += hyper.noise + JITTER
         self._chol = linalg.cho_factor(K, lower=True, check_finite=False)
         self._alpha = linalg.cho_solve(self._chol, y, check_finite=False)
@@ -183,7 +182,7 @@ class GaussianProcess:
 
     def mean(self, Xq: np.ndarray) -> np.ndarray:
         """Posterior mean of f at the rows of ``Xq``."""
-        return self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs)) @ self._alpha
+        return self.kernel(Xq, self.X) @ self._alpha
 
     def mean_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Posterior mean at one point and its gradient with respect to the columns."""
@@ -204,7 +203,7 @@ class GaussianProcess:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of f at the rows of ``Xq``."""
-        k = self.hyper.signal * matern52(_sq_dist(Xq * self._factor, self._Xs))
+        k = self.kernel(Xq, self.X)
         mean = k @ self._alpha
         v = linalg.solve_triangular(self._chol[0], k.T, lower=True, check_finite=False)
         var = np.maximum(self.hyper.signal - (v * v).sum(0), 0.0)
