@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import MIXED_PARAMS, make_spec
 from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, make_designer
-from tf_hptune.algorithms.bayes.designer import MAX_TRAINING, WIDE_BATCH
+from tf_hptune.algorithms.bayes.designer import MAX_TRAINING, WIDE_BATCH, rank_options
 from tf_hptune.algorithms.bayes.gp import training_subset
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer
 from tf_hptune.space import SearchSpace
@@ -269,3 +269,53 @@ def test_a_wide_batch_takes_the_pools_best_points_without_local_search(monkeypat
         rows = np.array([space.encode(p) for p in batch])
         assert np.sqrt(((rows[:, None] - rows[None]) ** 2).sum(-1))[np.triu_indices(6, 1)].min() \
             > 1e-3
+
+
+BATCHES = [8, 16, 32, 64, 128, 256, 512, 1024]
+BATCH_AND_RATE = [
+    {"parameterName": "batch", "type": "DISCRETE", "discreteValues": BATCHES},
+    {"parameterName": "rate", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+]
+
+
+@pytest.mark.parametrize("by_rank", [True, False])
+def test_an_uneven_discrete_parameter_is_placed_by_rank_only_where_the_data_say_so(by_rank):
+    """Doubling batch sizes listed on a linear scale: when the best rate moves with the
+    doublings, the model places the sizes by rank; when the loss is linear in the size
+    itself, by value."""
+    spec = make_spec(BATCH_AND_RATE, goal="MINIMIZE")
+    space = SearchSpace.from_spec(spec)
+    rng = np.random.default_rng(1)
+    points = [space.sample(rng) for _ in range(30)]
+
+    def loss(p: dict) -> float:
+        if by_rank:
+            return (p["rate"] - math.log2(p["batch"]) / 10) ** 2
+        return (p["rate"] - p["batch"] / 1024) ** 2
+
+    designer = BayesianDesigner(space, spec.goal, seed=0)
+    designer.update([Trial(str(i), p, value=loss(p)) for i, p in enumerate(points)], [])
+    X = space.encode_rows(points)
+    losses = np.array([loss(p) for p in points])
+    gp = designer._fit(X, losses, trusted=False)
+    assert (gp.warp is not None) == by_rank
+    if by_rank:  # the sizes are evenly spaced where the kernel sees them
+        placed = gp.warp(space.encode_rows([{"batch": b, "rate": 0.5} for b in BATCHES]))
+        assert np.allclose(np.diff(placed[:, 0]), 1 / 7)
+    assert len(designer.suggest(3)) == 3
+
+
+def test_evenly_spaced_discrete_values_are_never_tried_by_rank():
+    def discrete(name: str, values: list, **scale: str) -> dict:
+        return {"parameterName": name, "type": "DISCRETE", "discreteValues": values, **scale}
+
+    spec = make_spec([
+        {"parameterName": "optimizer", "type": "CATEGORICAL", "categoricalValues": ["a", "b"]},
+        discrete("even", [0.1, 0.2, 0.3, 0.4]),
+        discrete("even_on_its_log_scale", [1, 10, 100, 1000], scaleType="UNIT_LOG_SCALE"),
+        discrete("two", [1, 100]),
+        discrete("uneven", [4, 16, 32, 64, 128]),
+    ], goal="MINIMIZE")
+    options = rank_options(SearchSpace.from_spec(spec))
+    assert [column for column, _, _ in options] == [5]  # after two one-hot columns and three
+    assert np.allclose(options[0][2], [0.0, 0.25, 0.5, 0.75, 1.0])

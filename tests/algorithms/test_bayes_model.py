@@ -18,6 +18,7 @@ from tf_hptune.algorithms.bayes.believer import Believer
 from tf_hptune.algorithms.bayes.gp import (
     Columns,
     GaussianProcess,
+    InputWarp,
     _column_sq_diffs,
     _neg_log_posterior,
     warp_outputs,
@@ -79,6 +80,43 @@ def test_likelihood_gradient_is_exact():
                                 lambda t: _neg_log_posterior(t, diffs, y)[1], theta)
     assert error < 1e-4 * (1 + abs(_neg_log_posterior(theta, diffs, y)[0]))
     assert diffs[0, 1, 1] in (0.0, 1.0)  # two categories differ by exactly 1
+
+
+RANK = InputWarp((1,), (np.array([0.0, 0.1, 0.3, 1.0]),), (np.linspace(0.0, 1.0, 4),))
+
+
+def test_an_input_warp_moves_its_columns_through_its_points_and_beyond_them():
+    assert np.allclose(RANK(np.array([[0.5, u] for u in RANK.knots[0]]))[:, 1],
+                       RANK.targets[0])
+    X = np.array([[0.2, 0.05], [0.7, 0.2], [0.5, 0.65], [0.5, -0.1], [0.5, 1.35]])
+    moved = RANK(X)
+    assert np.array_equal(moved[:, 0], X[:, 0])  # other columns unchanged
+    assert np.allclose(moved[:, 1], [1 / 6, 1 / 2, 2 / 3 + 0.35 / 0.7 / 3, -1 / 3,
+                                     1 + 0.35 / 0.7 / 3])
+    assert np.allclose(RANK(X[2]), moved[2])  # one row as rows
+    for x in X:
+        numeric = [(RANK(x + h)[c] - RANK(x - h)[c]) / 2e-6
+                   for c, h in enumerate(np.eye(2) * 1e-6)]
+        assert np.allclose(RANK.slopes(x), numeric)
+
+
+def test_a_warped_gp_is_the_plain_gp_of_the_warped_rows():
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.random(15), RANK.knots[0][rng.integers(4, size=15)]])
+    y = np.sin(3 * X[:, 0]) + RANK(X)[:, 1]
+    warped = GaussianProcess.fit(X, y, PLAIN, warp=RANK)
+    plain = GaussianProcess(RANK(X), y, PLAIN, warped.hyper)
+    Xq = rng.random((6, 2))
+    assert np.allclose(warped.predict(Xq), plain.predict(RANK(Xq)))
+    assert warped.log_evidence() == pytest.approx(plain.log_evidence())
+    # the evidence is what the fit maximised: the plain fit to the warped rows finds as much
+    assert GaussianProcess.fit(RANK(X), y, PLAIN).log_evidence() == pytest.approx(
+        warped.log_evidence(), abs=1e-3)
+    for x in Xq:  # gradients through the warp (inside a segment: the map is linear there)
+        d_mean = warped.predict_grad(x)[2]
+        assert optimize.check_grad(lambda z: warped.predict(z[None])[0][0],
+                                   lambda z: warped.predict_grad(z)[2], x) < 1e-5 * (
+            1 + np.abs(d_mean).sum())
 
 
 def test_prediction_and_acquisition_gradients_are_exact():

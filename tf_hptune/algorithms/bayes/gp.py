@@ -5,7 +5,9 @@ lengthscale per parameter (ARD). A parameter may own several columns (a one-hot 
 its squared distance is the sum over its columns, halved for one-hot columns so that two
 different categories are at distance 1 (a Hamming distance). Kernel hyperparameters (log
 lengthscales, log signal variance, log noise variance) are the MAP estimate: the marginal
-likelihood times weak priors, maximised by L-BFGS-B with analytic gradients.
+likelihood times weak priors, maximised by L-BFGS-B with analytic gradients. An optional
+``InputWarp`` moves some columns before the kernel sees them (a DISCRETE parameter's values
+placed by rank instead of by value).
 """
 from __future__ import annotations
 
@@ -36,6 +38,42 @@ class Columns:
     def scale(self, lengthscales: np.ndarray) -> np.ndarray:
         """Per-column factors f with r^2 = sum_c f_c^2 (x_c - x'_c)^2."""
         return np.sqrt(self.weight) / lengthscales[self.owner]
+
+
+@dataclass(frozen=True)
+class InputWarp:
+    """A monotone piecewise-linear map of some unit columns, the others unchanged: column
+    ``columns[j]`` goes through the points (``knots[j]``, ``targets[j]``) (increasing, at
+    least two), and past the ends along the end segments (an earlier job's rows may lie
+    outside [0, 1])."""
+
+    columns: tuple[int, ...]
+    knots: tuple[np.ndarray, ...]
+    targets: tuple[np.ndarray, ...]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """The rows of ``X`` (or one row) with the warped columns moved."""
+        out = np.array(X, dtype=float)
+        for c, knots, targets in zip(self.columns, self.knots, self.targets):
+            u = out[..., c]
+            i = self._segment(u, knots)
+            out[..., c] = targets[i] + (u - knots[i]) * self._slope(i, knots, targets)
+        return out
+
+    def slopes(self, x: np.ndarray) -> np.ndarray:
+        """d warp(x) / dx, column by column, at one row."""
+        out = np.ones(len(x))
+        for c, knots, targets in zip(self.columns, self.knots, self.targets):
+            out[c] = self._slope(self._segment(x[c], knots), knots, targets)
+        return out
+
+    @staticmethod
+    def _segment(u: np.ndarray, knots: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(knots, u, side="right") - 1, 0, len(knots) - 2)
+
+    @staticmethod
+    def _slope(i: np.ndarray, knots: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return (targets[i + 1] - targets[i]) / (knots[i + 1] - knots[i])
 
 
 @dataclass(frozen=True)
@@ -136,8 +174,9 @@ class GaussianProcess:
     ``kernel_grad`` for the prior covariance (what ``believer.Believer`` conditions with).
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper) -> None:
-        self.X, self.y, self.columns, self.hyper = X, y, columns, hyper
+    def __init__(self, X: np.ndarray, y: np.ndarray, columns: Columns, hyper: Hyper,
+                 warp: InputWarp | None = None) -> None:
+        self.X, self.y, self.columns, self.hyper, self.warp = X, y, columns, hyper, warp
         self._factor = columns.scale(hyper.lengthscales)
         K = self.kernel(X, X)
         K[np.diag_indices_from(K)] += hyper.noise + JITTER
@@ -151,7 +190,8 @@ class GaussianProcess:
 
     @classmethod
     def fit(
-        cls, X: np.ndarray, y: np.ndarray, columns: Columns, start: Hyper | None = None
+        cls, X: np.ndarray, y: np.ndarray, columns: Columns, start: Hyper | None = None,
+        warp: InputWarp | None = None,
     ) -> "GaussianProcess":
         """MAP hyperparameters, searched from ``start`` (a previous fit: few steps are needed
         when a trial or two were added) or else from ``default_hyper``."""
@@ -160,25 +200,37 @@ class GaussianProcess:
         theta0 = start.theta if start is not None and len(start.theta) == p + 2 else default
         bounds = [(math.log(0.01), math.log(20.0))] * p + [
             (math.log(0.05), math.log(20.0)), (math.log(MIN_NOISE), math.log(2.0))]
-        diffs = _column_sq_diffs(X, columns)
+        diffs = _column_sq_diffs(X if warp is None else warp(X), columns)
         result = optimize.minimize(
             _neg_log_posterior, np.clip(theta0, *np.array(bounds).T), args=(diffs, y),
             jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200},
         )
         theta = result.x if np.all(np.isfinite(result.x)) else default
-        return cls(X, y, columns, Hyper(theta))
+        return cls(X, y, columns, Hyper(theta), warp)
+
+    def log_evidence(self) -> float:
+        """What the fit maximised at its hyperparameters: log marginal likelihood (without
+        its constant) plus log prior; comparable between fits to the same ``y``."""
+        log_lik = -0.5 * self.y @ self._alpha - np.log(np.diag(self._chol[0])).sum()
+        return float(log_lik + _log_prior(self.hyper.theta)[0])
 
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """The prior covariance of f between the rows of ``A`` and of ``B``."""
+        if self.warp is not None:
+            A, B = self.warp(A), self.warp(B)
         return self.hyper.signal * matern52(_sq_dist(A * self._factor, B * self._factor))
 
     def kernel_grad(self, x: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The prior covariance of f between one point and the rows of ``B``, and its
         gradient with respect to the point's columns (one row per row of ``B``)."""
+        factor = self._factor
+        if self.warp is not None:
+            factor = factor * self.warp.slopes(x)  # the chain rule through the warp
+            x, B = self.warp(x), self.warp(B)
         scaled = (x[None, :] - B) * self._factor
         r2 = (scaled**2).sum(1)
         k = self.hyper.signal * matern52(r2)
-        return k, 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * self._factor
+        return k, 2.0 * self.hyper.signal * matern52_grad(r2)[:, None] * scaled * factor
 
     def mean(self, Xq: np.ndarray) -> np.ndarray:
         """Posterior mean of f at the rows of ``Xq``."""

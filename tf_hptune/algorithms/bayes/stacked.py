@@ -18,7 +18,7 @@ from typing import Union
 
 import numpy as np
 
-from tf_hptune.algorithms.bayes.gp import Columns, GaussianProcess, Hyper
+from tf_hptune.algorithms.bayes.gp import Columns, GaussianProcess, Hyper, InputWarp
 
 COEF_MEAN = np.array([0.0, 1.0])  # prior means of the intercept and of the weight
 COEF_PRECISION = np.diag([1.0, 1.0])  # their prior precisions (unit variances)
@@ -35,15 +35,16 @@ class Stacked:
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, columns: Columns, below: Model,
-            start: Hyper | None = None) -> Stacked:
+            start: Hyper | None = None, warp: InputWarp | None = None) -> Stacked:
         """Coefficients by GLS under a first kernel (``start``, or unit lengthscales), the
-        kernel's MAP hyperparameters on what they leave, then the coefficients again."""
+        kernel's MAP hyperparameters on what they leave, then the coefficients again. The
+        residual GP sees the columns through ``warp``; the prior model as it was fitted."""
         H = np.column_stack([np.ones(len(y)), below.mean(X)])
         first = start if start is not None else GaussianProcess.default_hyper(columns)
-        coef = _coefficients(GaussianProcess(X, y, columns, first), H, y)
-        gp = GaussianProcess.fit(X, y - H @ coef, columns, start=first)
+        coef = _coefficients(GaussianProcess(X, y, columns, first, warp), H, y)
+        gp = GaussianProcess.fit(X, y - H @ coef, columns, start=first, warp=warp)
         coef = _coefficients(gp, H, y)
-        return cls(GaussianProcess(X, y - H @ coef, columns, gp.hyper), below, coef)
+        return cls(GaussianProcess(X, y - H @ coef, columns, gp.hyper, warp), below, coef)
 
     @property
     def X(self) -> np.ndarray:
