@@ -21,9 +21,11 @@ from tf_hptune.algorithms.bayes.gp import (
     InputWarp,
     _column_sq_diffs,
     _neg_log_posterior,
+    standardise,
     warp_outputs,
     yeo_johnson,
     yeo_johnson_lambda,
+    yeo_johnson_log_slope,
 )
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
 from tf_hptune.space import SearchSpace
@@ -196,11 +198,30 @@ def test_log_ei_matches_the_closed_form_and_stays_finite_far_away():
 
 def test_output_warping_tames_heavy_tails_and_keeps_order():
     losses = np.concatenate([np.linspace(0, 1, 30), [50.0, 400.0, 3000.0]])
-    warped = warp_outputs(losses)
+    warped = warp_outputs(losses)[0]
     assert np.all(np.diff(warped) > 0)
     assert warped.mean() == pytest.approx(0.0, abs=1e-9) and warped.std() == pytest.approx(1)
     assert warped[-1] < 4.0  # a standardised 3000 would sit about 5.5 sd out
-    assert np.array_equal(warp_outputs(np.ones(4)), np.zeros(4))
+    assert np.array_equal(warp_outputs(np.ones(4))[0], np.zeros(4))
+    assert warp_outputs(np.ones(4))[1] == standardise(np.ones(4))[1] == 0.0
+
+
+def test_the_warps_log_jacobian_is_the_sum_of_its_log_slopes():
+    """The map, its mean, scale and lambda held fixed, is elementwise: the log Jacobian is
+    the sum of the logs of each value's slope, here by finite differences."""
+    losses = np.concatenate([np.linspace(0, 1, 20), [5.0, 40.0, 300.0]])
+    _, jacobian = warp_outputs(losses)
+    spread = losses.std()
+    z = (losses - losses.mean()) / spread
+    lam = yeo_johnson_lambda(z)
+    h = 1e-6
+    slopes = (yeo_johnson(z + h, lam) - yeo_johnson(z - h, lam)) / (2 * h)
+    assert np.allclose(np.log(slopes), yeo_johnson_log_slope(z, lam), atol=1e-6)
+    scale = spread * yeo_johnson(z, lam).std()
+    assert jacobian == pytest.approx(np.log(slopes).sum() - len(losses) * np.log(scale))
+    standardised, plain = standardise(losses)
+    assert np.allclose(standardised * spread + losses.mean(), losses)
+    assert plain == pytest.approx(-len(losses) * np.log(spread))
 
 
 def test_yeo_johnson_lambda_and_transform_match_scipys():

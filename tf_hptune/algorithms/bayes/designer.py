@@ -1,11 +1,13 @@
 """ALGORITHM_UNSPECIFIED: Bayesian optimisation with a Gaussian process, as the service did.
 
 A scrambled Halton design opens the study; after it, each suggestion maximises log expected
-improvement under a GP fitted to the warped losses. Failed trials count as the worst loss seen
-so far. Running trials and points already chosen for the batch enter the model at their
-posterior mean ("kriging believer"): the model's uncertainty there collapses, which pushes the
-rest of the batch elsewhere, though only to points that the model without fantasies still
-gives a chance to improve (``acquisition.Relevant``). Beyond ``MAX_TRAINING`` trials the model
+improvement under a GP fitted to the warped losses, or to the losses merely standardised, or
+with an uneven DISCRETE list placed by rank, where the data give that model clearly more
+evidence. Failed trials count as the worst loss seen so far. Running trials and points
+already chosen for the batch enter the model at their posterior mean ("kriging believer"): the
+model's uncertainty there collapses, which pushes the rest of the batch elsewhere, though only
+to points that the model without fantasies still gives a chance to improve
+(``acquisition.Relevant``). Beyond ``MAX_TRAINING`` trials the model
 keeps the best ones and a spread-out subset of the rest, so a suggestion costs about the same at
 1,000 trials as at 300.
 """
@@ -26,6 +28,7 @@ from tf_hptune.algorithms.bayes.gp import (
     GaussianProcess,
     Hyper,
     InputWarp,
+    standardise,
     training_subset,
     warp_outputs,
 )
@@ -49,7 +52,9 @@ RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the
 # digits, and a member then costs a fifteenth (the Tuner keeps up with 128 trials ending at once)
 WIDE_BATCH = 32
 UNEVEN = 1.5  # a DISCRETE parameter whose values' gaps differ by more is also tried by rank
-RANK_MARGIN = 2.0  # nats of evidence by which placing it by rank must win (a Bayes factor e^2)
+# nats of evidence by which a model other than the GP of warped losses, with DISCRETE values
+# placed by value, must win to replace it (a Bayes factor of e^2)
+EVIDENCE_MARGIN = 2.0
 
 
 class BayesianDesigner(Designer):
@@ -105,7 +110,7 @@ class BayesianDesigner(Designer):
         keep = training_subset(X, losses, MAX_PRIOR_TRAINING)
         columns = Columns(self._columns.owner,
                           self._columns.weight * present[self._columns.owner])
-        return X[keep], warp_outputs(losses[keep]), columns
+        return X[keep], warp_outputs(losses[keep])[0], columns
 
     def suggest(self, count: int) -> list[dict[str, Any]]:
         done = self.completed
@@ -185,35 +190,42 @@ class BayesianDesigner(Designer):
         return self.space.encode(self.space.sample(self._rng))
 
     def _fit(self, X: np.ndarray, losses: np.ndarray, trusted: bool) -> Model:
-        """A GP on the warped losses; failures get the worst loss; the set is capped. With
-        trusted earlier jobs, the GP stacked on their model, unless it gives them no weight or
-        the plain GP predicts the trials clearly better (leave-one-out): a residual model that
-        fits badly, as when the new optimum is a small shift of the old one, must not trap
-        the search."""
+        """A GP on the warped losses (``_most_evident``); failures get the worst loss; the
+        set is capped. With trusted earlier jobs, the GP stacked on their model, unless it
+        gives them no weight or the plain GP predicts the trials clearly better
+        (leave-one-out): a residual model that fits badly, as when the new optimum is a small
+        shift of the old one, must not trap the search."""
         losses = np.where(np.isfinite(losses), losses, np.nanmax(losses))
         keep = training_subset(X, losses, MAX_TRAINING)
-        y = warp_outputs(losses[keep])
-        gp = self._most_evident(X[keep], y)
+        gp = self._most_evident(X[keep], losses[keep])
         self._hyper = gp.hyper
         if trusted and self._prior is not None:
-            stacked = Stacked.fit(X[keep], y, self._columns, self._prior, gp.hyper, gp.warp)
+            stacked = Stacked.fit(X[keep], gp.y, self._columns, self._prior, gp.hyper, gp.warp)
             if (stacked.weight > 0.0
                     and stacked.loo_log_likelihood() > gp.loo_log_likelihood() - LOO_MARGIN):
                 return stacked
         return gp
 
-
-    def _most_evident(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
-        """The GP fitted with its DISCRETE parameters placed by value or by rank, whichever
-        the data make more likely: each unevenly spaced one is tried by rank in turn and kept
-        so if the fit's evidence grows by ``RANK_MARGIN``. (Users list batch sizes 16, 32, 64, 128 on a linear
+    def _most_evident(self, X: np.ndarray, losses: np.ndarray) -> GaussianProcess:
+        """The GP of the warped losses, unless the data make another clearly more likely
+        (its evidence, on the losses' scale, higher by ``EVIDENCE_MARGIN``): first the GP of
+        the losses merely standardised (under noise, a warp fitted to many results near the
+        best stretches their noise over the whole scale), then each unevenly spaced DISCRETE
+        parameter placed by rank in turn. (Users list batch sizes 16, 32, 64, 128 on a linear
         scale; a learning rate's best value moves with their doublings, not their values.)"""
-        gp = GaussianProcess.fit(X, y, self._columns, start=self._hyper)
+        def fit(y: np.ndarray, warp: InputWarp | None = None) -> GaussianProcess:
+            return GaussianProcess.fit(X, y, self._columns, start=self._hyper, warp=warp)
+
+        (warped, warped_jacobian), (plain, plain_jacobian) = (warp_outputs(losses),
+                                                              standardise(losses))
+        gp, other = fit(warped), fit(plain)
+        if (other.log_evidence() + plain_jacobian
+                > gp.log_evidence() + warped_jacobian + EVIDENCE_MARGIN):
+            gp = other
         chosen: list[tuple[int, np.ndarray, np.ndarray]] = []
         for option in self._by_rank:
-            warp = InputWarp(*map(tuple, zip(*chosen, option)))
-            other = GaussianProcess.fit(X, y, self._columns, start=self._hyper, warp=warp)
-            if other.log_evidence() > gp.log_evidence() + RANK_MARGIN:
+            other = fit(gp.y, InputWarp(*map(tuple, zip(*chosen, option))))
+            if other.log_evidence() > gp.log_evidence() + EVIDENCE_MARGIN:
                 gp, chosen = other, [*chosen, option]
         return gp
 

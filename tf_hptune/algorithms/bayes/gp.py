@@ -113,19 +113,38 @@ def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0)
 
 
-def warp_outputs(losses: np.ndarray) -> np.ndarray:
+def warp_outputs(losses: np.ndarray) -> tuple[np.ndarray, float]:
     """Standardised, Yeo-Johnson-warped losses (lambda by maximum likelihood, as in HEBO):
-    heavy tails of bad values are pulled in, so the model spends its accuracy on good values."""
+    heavy tails of bad values are pulled in, so the model spends its accuracy on good values.
+    With the log Jacobian of the map (its mean, scale and lambda held fixed), which puts a
+    model's evidence for the warped losses on the scale of the losses (``standardise``)."""
     y = np.asarray(losses, dtype=float)
     spread = y.std()
     if len(y) < 3 or spread <= 0.0:
-        return y - y.mean()
+        return standardise(y)
     z = (y - y.mean()) / spread
     with np.errstate(all="ignore"):
-        warped = yeo_johnson(z, yeo_johnson_lambda(z))
+        lam = yeo_johnson_lambda(z)
+        warped = yeo_johnson(z, lam)
     if not np.all(np.isfinite(warped)) or warped.std() <= 0.0:
-        warped = z
-    return (warped - warped.mean()) / warped.std()
+        return standardise(y)
+    slope = float(np.sum(yeo_johnson_log_slope(z, lam)))
+    return ((warped - warped.mean()) / warped.std(),
+            slope - len(y) * (math.log(spread) + math.log(warped.std())))
+
+
+def standardise(losses: np.ndarray) -> tuple[np.ndarray, float]:
+    """Losses less their mean, over their standard deviation (if any), and the log Jacobian."""
+    y = np.asarray(losses, dtype=float)
+    spread = y.std()
+    if spread <= 0.0:
+        return y - y.mean(), 0.0
+    return (y - y.mean()) / spread, -len(y) * math.log(spread)
+
+
+def yeo_johnson_log_slope(z: np.ndarray, lam: float) -> np.ndarray:
+    """log d yeo_johnson(z, lam) / dz, elementwise."""
+    return (lam - 1.0) * np.sign(z) * np.log1p(np.abs(z))
 
 
 def yeo_johnson(z: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
