@@ -55,6 +55,7 @@ UNEVEN = 1.5  # a DISCRETE parameter whose values' gaps differ by more is also t
 # nats of evidence by which a model other than the GP of warped losses, with DISCRETE values
 # placed by value, must win to replace it (a Bayes factor of e^2)
 EVIDENCE_MARGIN = 2.0
+NOISY = 0.01  # a warped GP whose noise variance is this share of its signal's sees noisy results
 
 
 class BayesianDesigner(Designer):
@@ -208,20 +209,24 @@ class BayesianDesigner(Designer):
 
     def _most_evident(self, X: np.ndarray, losses: np.ndarray) -> GaussianProcess:
         """The GP of the warped losses, unless the data make another clearly more likely
-        (its evidence, on the losses' scale, higher by ``EVIDENCE_MARGIN``): first the GP of
-        the losses merely standardised (under noise, a warp fitted to many results near the
-        best stretches their noise over the whole scale), then each unevenly spaced DISCRETE
-        parameter placed by rank in turn. (Users list batch sizes 16, 32, 64, 128 on a linear
-        scale; a learning rate's best value moves with their doublings, not their values.)"""
+        (its evidence, on the losses' scale, higher by ``EVIDENCE_MARGIN``): first, where the
+        warped GP finds the results noisy (``NOISY``), the GP of the losses merely
+        standardised (a warp fitted to many results near the best stretches their noise over
+        the whole scale; without noise, the warp's stress on good values serves the search
+        better than a closer fit), then each unevenly spaced DISCRETE parameter placed by
+        rank in turn (users list batch sizes 16, 32, 64, 128 on a linear scale; a learning
+        rate's best value moves with their doublings, not their values)."""
         def fit(y: np.ndarray, warp: InputWarp | None = None) -> GaussianProcess:
             return GaussianProcess.fit(X, y, self._columns, start=self._hyper, warp=warp)
 
         (warped, warped_jacobian), (plain, plain_jacobian) = (warp_outputs(losses),
                                                               standardise(losses))
-        gp, other = fit(warped), fit(plain)
-        if (other.log_evidence() + plain_jacobian
-                > gp.log_evidence() + warped_jacobian + EVIDENCE_MARGIN):
-            gp = other
+        gp = fit(warped)
+        if gp.hyper.noise >= NOISY * gp.hyper.signal:
+            other = fit(plain)
+            if (other.log_evidence() + plain_jacobian
+                    > gp.log_evidence() + warped_jacobian + EVIDENCE_MARGIN):
+                gp = other
         chosen: list[tuple[int, np.ndarray, np.ndarray]] = []
         for option in self._by_rank:
             other = fit(gp.y, InputWarp(*map(tuple, zip(*chosen, option))))
