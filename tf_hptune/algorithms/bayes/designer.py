@@ -35,6 +35,7 @@ from tf_hptune.algorithms.bayes.gp import (
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer, row_keys
 from tf_hptune.algorithms.bayes.stacked import Model, Stacked, fit_chain
 from tf_hptune.algorithms.prior import positions, prior_rows
+from tf_hptune.space import SearchSpace
 from tf_hptune.spec.model import ParamType
 from tf_hptune.trial import PriorStudy, estimates
 
@@ -235,7 +236,7 @@ class BayesianDesigner(Designer):
         return gp
 
 
-def rank_options(space: Any) -> list[tuple[int, np.ndarray, np.ndarray]]:
+def rank_options(space: SearchSpace) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """For each DISCRETE parameter whose values' gaps (in unit columns) differ by more than
     ``UNEVEN`` times: its column, its values' unit positions, and evenly spaced positions."""
     options, column = [], 0
