@@ -1,6 +1,7 @@
 """Tuning jobs on a real local Ray cluster (2 CPUs, started by the tests): real trial processes
 on a node, their files relayed to the tuner, stop requests and cancels relayed to them, a worker
-killed mid-trial. Skipped where Ray is not installed."""
+killed mid-trial; and, on a cluster of three nodes started for it, a node lost mid-trial.
+Skipped where Ray is not installed."""
 from __future__ import annotations
 
 import json
@@ -195,3 +196,39 @@ def test_submit_with_the_ray_executor_starts_a_local_ray_for_the_job(request, tm
         assert (tmp_path / "out" / "tf_hptune" / tid / "node.json").exists()
     job = open_store(tmp_path / "s.db").get_job("ray_cli")
     assert job.launch["executor"] == "ray"  # kept for a resume
+
+
+def lose_the_node_of_trial_2(tmp_path: Path, *flags: str) -> dict:
+    """``tests/fixtures/ray_lost_node.py``'s report: a job on a cluster of three Ray nodes
+    started for it, the node of trial 2 removed without warning mid-trial."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'tf-hptune[ray]')")
+    script = ROOT / "tests" / "fixtures" / "ray_lost_node.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the nodes' workers import this checkout
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "job"), *flags],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_lost_node_fails_only_the_trial_it_ran_and_its_trainer_is_ended(tmp_path):
+    report = lose_the_node_of_trial_2(tmp_path)
+    trials = report["trials"]
+    assert report["job"] == "SUCCEEDED"
+    assert trials["2"]["state"] == "FAILED"
+    assert "its Ray worker or node was lost on" in trials["2"]["reason"]
+    assert "NodeDiedError" in trials["2"]["reason"]
+    for tid in ("1", "3"):  # the relay lives on the tuner's node, not on the lost one
+        assert trials[tid]["state"] == "SUCCEEDED"
+        assert trials[tid]["steps"] == [100, 200, 300]
+    assert report["mailbox_on_head"]
+    assert not report["lost_trainer_alive"]
+
+
+def test_a_trial_whose_node_is_lost_starts_again_on_another_with_retry_lost(tmp_path):
+    report = lose_the_node_of_trial_2(tmp_path, "--retry")
+    assert [t["state"] for t in report["trials"].values()] == ["SUCCEEDED"] * 3
+    assert report["trials"]["2"]["steps"] == [100, 200, 300]
+    assert report["trial_2_attempt"] == 2
+    assert report["trial_2_node"] != report["lost_node"]
+    assert "lost its Ray worker" in report["stderr"]
+    assert not report["lost_trainer_alive"]

@@ -11,7 +11,7 @@ argv only) with the trial's directories under a node-local root, and relays:
   ``summaries.jsonl``, which ``TrialChannel`` reads as event data);
 - tuner to node: the ``STOP`` request the Tuner writes, and terminate and kill.
 
-Messages go through one small actor on the tuner's node (the mailbox): the task posts what
+Messages go through one small actor pinned to the tuner's node (the mailbox): the task posts what
 changed and takes its commands every half second, the tuner collects at each poll. No disk is
 shared; the tuner writes only the trial's tuner-side files, and the store is written by the
 Study alone. The trainer's own outputs (checkpoints, exports) stay on its node, under the
@@ -170,6 +170,7 @@ def run_trial(request: TrialRequest, package: tuple[str, Any], mailbox: Any, key
     outbox = _Outbox(request.paths, request.env["CLOUD_ML_HP_METRIC_TAG"])
     info: dict[str, Any] | None = {
         "hostname": socket.gethostname(), "node_ip": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
         "worker_pid": os.getpid(), "pid": handle.pid, "job_dir": str(request.paths.job_dir),
         "control_dir": str(request.paths.control_dir)}
     try:
@@ -241,9 +242,12 @@ class RayLauncher(Launcher):
                 raise LaunchError(f"cannot reach the Ray cluster at {address}: {e}") from e
         self.retry_lost = retry_lost
         self.node_root = node_root
+        # pinned to the tuner's node, not merely preferred: on a head without CPUs (as Ray
+        # advises for large clusters) a preference put it on a trial's node, whose loss then
+        # failed every trial
         here = ray.get_runtime_context().get_node_id()
         self._mailbox = ray.remote(num_cpus=0)(Mailbox).options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)).remote()
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
         self._task = ray.remote(run_trial)
         self._packages: dict[tuple[str, str], tuple[str, Any]] = {}
 
