@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -133,3 +135,31 @@ def test_refuses_a_non_empty_trial_dir(mixed_spec, launch):
     (Path(launch.job_dir) / "1" / "checkpoint").write_text("x")
     with pytest.raises(LaunchError, match="not empty"):
         start(mixed_spec, launch)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_pinned_trial_is_born_on_its_cores_however_late_the_tuner_runs_on(
+        mixed_spec, launch, monkeypatch):
+    real_popen = subprocess.Popen
+
+    def descheduled(*args, **kwargs):  # the tuner's thread held up after the fork (a loaded
+        proc = real_popen(*args, **kwargs)  # machine): the supervisor forks the trainer first
+        time.sleep(1.0)
+        return proc
+
+    monkeypatch.setattr("tf_hptune.launch.local.subprocess.Popen", descheduled)
+    mask = os.sched_getaffinity(0)
+    core = min(mask)
+    launcher, handle, cmd = start(mixed_spec, launch, resources=Resources(cpus=(core,)))
+    assert os.sched_getaffinity(0) == mask  # the tuner's own thread is given its cores back
+    assert wait(launcher, handle) == 0
+    assert json.loads((cmd.paths.job_dir / "seen.json").read_text())["affinity"] == [core]
+
+
+def test_cores_a_trial_cannot_be_pinned_to_fail_its_start_and_leave_the_tuner_as_it_was(
+        mixed_spec, launch):
+    mask = os.sched_getaffinity(0)
+    absent = max(mask) + 4096  # beyond any core this machine has
+    with pytest.raises(LaunchError, match=f"cannot pin trial 1 to cores \\[{absent}\\]"):
+        start(mixed_spec, launch, resources=Resources(cpus=(absent,)))
+    assert os.sched_getaffinity(0) == mask

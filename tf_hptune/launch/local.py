@@ -186,7 +186,18 @@ class LocalLauncher(Launcher):
         except OSError as e:
             raise LaunchError(f"cannot start trial {request.trial_id}: {e}") from e
         argv, env = self.command(request)
+        cpus = request.resources.cpus
+        # the thread that forks is pinned to the trial's cores while it does, so that every
+        # process of the trial is born with them (pinning the child after Popen raced with
+        # the supervisor forking the trainer)
+        mask = os.sched_getaffinity(0) if cpus else None
         try:
+            if cpus:
+                try:
+                    os.sched_setaffinity(0, cpus)  # pid 0: this thread only
+                except OSError as e:
+                    raise LaunchError(f"cannot pin trial {request.trial_id} to cores "
+                                      f"{list(cpus)}: {e}") from e
             proc = subprocess.Popen(
                 argv,
                 cwd=request.cwd,
@@ -200,16 +211,10 @@ class LocalLauncher(Launcher):
         except OSError as e:
             raise LaunchError(f"cannot start trial {request.trial_id}: {e}") from e
         finally:
+            if mask is not None:
+                os.sched_setaffinity(0, mask)
             os.close(out)
             os.close(err)
-        if request.resources.cpus:  # before the interpreter starts any thread, which inherit it
-            try:
-                os.sched_setaffinity(proc.pid, request.resources.cpus)
-            except OSError as e:
-                signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise LaunchError(f"cannot pin trial {request.trial_id} to cores "
-                                  f"{list(request.resources.cpus)}: {e}") from e
         return LocalHandle(request.trial_id, proc.pid, control_dir=str(paths.control_dir),
                            popen=proc)
 
