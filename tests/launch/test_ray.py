@@ -207,7 +207,7 @@ def lose_the_node_of_trial_2(tmp_path: Path, *flags: str) -> dict:
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "job"), *flags],
                           capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads((tmp_path / "job" / "report.json").read_text())
 
 
 def test_a_lost_node_fails_only_the_trial_it_ran_and_its_trainer_is_ended(tmp_path):
