@@ -31,7 +31,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ from tf_hptune.files import make_private_dir
 from tf_hptune.launch.base import Launcher, TrialHandle, TrialRequest
 from tf_hptune.launch.local import LocalLauncher
 from tf_hptune.launch.request import relocate
+from tf_hptune.launch.watchdog import detach_watch
 
 log = logging.getLogger("tf_hptune")
 
@@ -60,7 +60,6 @@ BACKSTOP = 30.0  # seconds after a terminate's grace (or a kill) before Ray canc
 APPENDED = ("stdout.log", "stderr.log", "measurements.jsonl")
 NODE_FILE = "node.json"  # in the tuner-side control dir: where the trial runs
 
-WATCHDOG = Path(__file__).resolve().with_name("watchdog.py")  # run by path on the node
 
 
 class Mailbox:
@@ -163,10 +162,7 @@ def run_trial(request: TrialRequest, package: tuple[str, Any], mailbox: Any, key
     local = LocalLauncher(sys.executable)
     handle = local.start(request)
     assert handle.pid is not None
-    watchdog = subprocess.Popen([sys.executable, "-I", "-S", str(WATCHDOG), str(os.getpid()),
-                                 str(handle.pid)], start_new_session=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    detach_watch(os.getpid(), handle.pid)
     outbox = _Outbox(request.paths, request.env["CLOUD_ML_HP_METRIC_TAG"])
     info: dict[str, Any] | None = {
         "hostname": socket.gethostname(), "node_ip": ray.util.get_node_ip_address(),
@@ -195,12 +191,6 @@ def run_trial(request: TrialRequest, package: tuple[str, Any], mailbox: Any, key
     except BaseException:  # the mailbox is gone (the tuner with it), or Ray cancelled us
         local.kill(handle)
         raise
-    finally:  # it ends once the trainer's group is gone
-        try:
-            watchdog.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            watchdog.kill()
-            watchdog.wait()
 
 
 # -- the tuner side ------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """The node side of a Ray trial: kills the trainer's process group once the Ray worker that
 started it is gone. Run by path with the standard library only (no tf_hptune import):
-``python -I -S watchdog.py WORKER_PID GROUP``. It also holds ``pid_alive``, which the local
-launcher imports, so that both read a process's liveness the same way.
+``python -I -S watchdog.py WORKER_PID GROUP`` returns at once and leaves the watch to a child
+of its own, so that the watch is not a child of the worker: a Ray worker that exits (as when
+its raylet dies) kills its direct children, not theirs, and the watch must outlive it to end
+the trainer. It also holds ``pid_alive``, which the local launcher imports, so that both read
+a process's liveness the same way.
 """
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -42,5 +46,15 @@ def watch(worker: int, group: int, interval: float = 0.5) -> None:
         time.sleep(interval)
 
 
+def detach_watch(worker: int, group: int) -> None:
+    """Start ``watch(worker, group)`` in a process that is not the caller's child, and return
+    (the caller is usually ``worker``); it ends once the group is gone."""
+    subprocess.run([sys.executable, "-I", "-S", __file__, str(worker), str(group)],
+                   start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+
+
 if __name__ == "__main__":
-    watch(int(sys.argv[1]), int(sys.argv[2]))
+    if os.fork() == 0:
+        watch(int(sys.argv[1]), int(sys.argv[2]))
+    os._exit(0)
