@@ -61,7 +61,6 @@ APPENDED = ("stdout.log", "stderr.log", "measurements.jsonl")
 NODE_FILE = "node.json"  # in the tuner-side control dir: where the trial runs
 
 
-
 class Mailbox:
     """The actor between the tasks and the tuner: what each trial's node sent (``node``,
     collected by ``take``) and the commands waiting for it (``post``)."""
