@@ -16,6 +16,7 @@ from tf_hptune.launch import pid_alive
 # its raylet died; not recursively) and exits. It prints the trainer's pid.
 WORKER = """
 import os, signal, subprocess, sys
+from tf_hptune.launch.supervise import _children
 from tf_hptune.launch.watchdog import detach_watch
 child = "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', " \\
         "'import time; time.sleep(120)']); print(p.pid, flush=True); p.wait()"
@@ -24,14 +25,8 @@ supervisor = subprocess.Popen([sys.executable, "-c", child], start_new_session=T
 trainer = int(supervisor.stdout.readline())
 detach_watch(os.getpid(), supervisor.pid)
 print(trainer, flush=True)
-me = str(os.getpid())
-for pid in os.listdir("/proc"):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            if pid.isdigit() and f.read().rsplit(")", 1)[1].split()[1] == me:
-                os.kill(int(pid), signal.SIGKILL)
-    except (OSError, IndexError):
-        pass
+for pid in _children():
+    os.kill(pid, signal.SIGKILL)
 """
 
 
