@@ -1,5 +1,10 @@
-"""A local Ray cluster of 2 CPUs for the Ray launcher's tests, started once per session."""
+"""A local Ray cluster of 2 CPUs for the Ray launcher's tests, started once per session, and their
+helpers (also used by ``tests/fixtures/ray_lost_node.py``)."""
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +24,15 @@ def make_ray_launcher(request: pytest.FixtureRequest):
     from tf_hptune.launch.ray import RayLauncher
 
     return RayLauncher(node_root=str(request.getfixturevalue("tmp_path_factory").mktemp("node")))
+
+
+def node_of(tmp_path: Path, trial_id: str, timeout: float = 120.0) -> dict:
+    """Where trial ``trial_id`` runs, once its node said so."""
+    path = tmp_path / "out" / "tf_hptune" / trial_id / "node.json"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError(f"trial {trial_id} never started on a node")

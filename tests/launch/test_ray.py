@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAKE_PACKAGE, ROOT, make_spec
-from tests.launch.conftest import make_ray_launcher
+from tests.launch.conftest import make_ray_launcher, node_of
 from tf_hptune.launch import LaunchConfig, pid_alive
 from tf_hptune.resources import ResourceSettings, plan_cluster
 from tf_hptune.spec import Goal
@@ -58,18 +58,6 @@ def tuner_on_ray(request, tmp_path, user_args, *, trials=3, parallel=2, retry=Fa
     pool = plan_cluster(ResourceSettings(), parallel, launcher.cluster_gpus())
     return study, Tuner(study, launch, launcher=launcher, pool=pool, poll_interval=0.1,
                         grace=2.0)
-
-
-def node_of(tmp_path: Path, trial_id: str, timeout: float = 120.0) -> dict:
-    """Where trial ``trial_id`` runs, once its node said so."""
-    path = tmp_path / "out" / "tf_hptune" / trial_id / "node.json"
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            time.sleep(0.05)
-    raise AssertionError(f"trial {trial_id} never started on a node")
 
 
 def in_background(target):

@@ -3,6 +3,7 @@ direct children first) still has its trainer's process group ended."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,5 +41,5 @@ def test_the_watch_outlives_a_worker_that_kills_its_children_and_ends_the_traine
         time.sleep(0.05)
     alive = pid_alive(trainer)
     if alive:
-        os.kill(trainer, 9)
+        os.kill(trainer, signal.SIGKILL)
     assert not alive
