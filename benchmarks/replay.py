@@ -19,7 +19,7 @@ evaluations.
 
     .venv/bin/python benchmarks/replay.py [--jobs 200] [--quick] [--families ...]
         [--settings 40x5 ...] [--rule NAME[:K=V,...]] [--option threshold=0.1]
-        [--target RULE] [--json FILE]
+        [--target RULE] [--resume N] [--json FILE]
     .venv/bin/python benchmarks/replay.py --report FILE [--target RULE]
 
 Set ``OPENBLAS_NUM_THREADS=1``: the rules solve many tiny least-squares problems, and a
@@ -194,14 +194,20 @@ class NoStopping(Policy):
 
 
 class FirstWave(Policy):
-    """A reference, not a rule to use: keeps the first ``parallel`` trials and stops every
-    later one at its first measurement; it shows what the 0.5% test alone lets through."""
+    """A reference, not a rule to use: keeps the first ``parallel`` trials it starts and stops
+    every later one at its first measurement; it shows what the 0.5% test alone lets
+    through."""
 
     def __init__(self, parallel: int) -> None:
         self.parallel = parallel
+        self.first: set[str] = set()
+
+    def start(self, trial_id: str) -> None:
+        if len(self.first) < self.parallel:
+            self.first.add(trial_id)
 
     def should_stop(self, trial: Trial, peers: Callable[[], list[Trial]]) -> bool:
-        return int(trial.trial_id) > self.parallel
+        return trial.trial_id not in self.first
 
 
 class StopperPolicy(Policy):
@@ -296,9 +302,12 @@ class JobResult:
 
 
 def simulate_job(
-    curves: CurveSet, order: Sequence[int], parallel: int, policy: Policy
+    curves: CurveSet, order: Sequence[int], parallel: int, policy: Policy,
+    previous: Sequence[Trial] = (),
 ) -> JobResult:
-    """Run the configurations ``order`` (trial ids "1", "2", ... in that order) as one job."""
+    """Run the configurations ``order`` as one job, trial ids numbered after ``previous``:
+    the ended trials of a job this one resumes, which every decision sees as peers (pass the
+    policy that ran that job to continue it)."""
     pending = list(order)[::-1]
     started: dict[str, _Trial] = {}
     running: list[_Trial] = []
@@ -308,14 +317,16 @@ def simulate_job(
         while pending and len(running) < parallel:
             config = pending.pop()
             trial = _Trial(
-                str(len(started) + 1), config, now, curves.steps[config], curves.values[config]
+                str(len(previous) + len(started) + 1), config, now, curves.steps[config],
+                curves.values[config]
             )
             started[trial.trial_id] = trial
             running.append(trial)
             policy.start(trial.trial_id)
 
     def peers_of(trial_id: str) -> Callable[[], list[Trial]]:
-        return lambda: [t.curve for t in started.values() if t.trial_id != trial_id]
+        return lambda: [*previous,
+                        *(t.curve for t in started.values() if t.trial_id != trial_id)]
 
     launch()
     while running:
@@ -463,17 +474,28 @@ def compare(
     jobs: int,
     rules: Sequence[tuple[str, Options]],
     seed: int,
+    resume: int = 0,
 ) -> list[Summary]:
-    """Replay ``jobs`` jobs under every rule, on the same draws, against no stopping."""
-    orders = [draw_order(len(curves), max_trials, seed, job) for job in range(jobs)]
+    """Replay ``jobs`` jobs under every rule, on the same draws, against no stopping.
+
+    With ``resume``, each job resumes an earlier job of ``resume`` other configurations, run
+    first under the same rule; only the resumed job is measured. The rule continues into it
+    (it sees the earlier trials; an Optuna study goes on), and each tf_hptune rule is also
+    replayed on the resumed job alone, as a fresh job (label ", job alone")."""
+    draws = [draw_order(len(curves), resume + max_trials, seed, job) for job in range(jobs)]
     sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
 
-    def run(name: str, options: Options) -> tuple[list[JobResult], float]:
+    def run(name: str, options: Options, continued: bool = True
+            ) -> tuple[list[JobResult], float]:
         make = policy_factory(name, options, curves.goal, curves, parallel)
         start = time.perf_counter()
-        results = [
-            simulate_job(curves, order, parallel, make(job)) for job, order in enumerate(orders)
-        ]
+        results = []
+        for job, draw in enumerate(draws):
+            policy, previous = make(job), ()
+            if resume and continued:
+                earlier = simulate_job(curves, draw[:resume], parallel, policy)
+                previous = tuple(earlier.finals.values())
+            results.append(simulate_job(curves, draw[resume:], parallel, policy, previous))
         return results, time.perf_counter() - start
 
     baseline, base_seconds = run("none", {})
@@ -508,6 +530,9 @@ def compare(
     summaries = [summarize("none", baseline, base_seconds)]
     for name, options in rules:
         summaries.append(summarize(rule_label(name, options), *run(name, options)))
+        if resume and name in STOPPERS:
+            summaries.append(summarize(f"{rule_label(name, options)}, job alone",
+                                       *run(name, options, continued=False)))
     return summaries
 
 
@@ -624,6 +649,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", default=None, metavar="LABEL",
                         help="the rule the targets table judges (default: the default rule)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the jobs' draws")
+    parser.add_argument("--resume", type=int, default=0, metavar="N",
+                        help="measure jobs that resume (resumePreviousJobId) an earlier job of "
+                        "N other configurations, replayed first under the same rule")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--json", type=Path, default=None,
                         help="also append every summary to this file, one JSON object a line")
@@ -647,20 +675,26 @@ def main(argv: list[str] | None = None) -> None:
         curves = load_family(family, args.data_dir)
         for setting in args.settings:
             max_trials, parallel = parse_setting(setting)
-            max_trials = min(max_trials, len(curves))
+            max_trials = min(max_trials, len(curves) - args.resume)
+            if max_trials < 1:
+                raise SystemExit(f"--resume {args.resume} leaves no trial: {family} has "
+                                 f"{len(curves)} curves")
             print(
                 f"\n### {curves.example}: {curves.metric} ({curves.goal.value}), "
                 f"{max_trials} trials / {parallel} parallel, {jobs} jobs "
-                f"from {len(curves)} curves\n",
-                flush=True,
+                f"from {len(curves)} curves"
+                + (f", each resuming a job of {args.resume} trials" if args.resume else "")
+                + "\n", flush=True,
             )
-            summaries = compare(curves, max_trials, parallel, jobs, rules, args.seed)
+            summaries = compare(curves, max_trials, parallel, jobs, rules, args.seed,
+                                args.resume)
             print(format_table(summaries), flush=True)
             if args.json:
                 with args.json.open("a", encoding="utf-8") as f:
                     for summary in summaries:
                         f.write(json.dumps({"family": family, "setting": setting, "jobs": jobs,
-                                            "seed": args.seed, **asdict(summary)}) + "\n")
+                                            "seed": args.seed, "resume": args.resume,
+                                            **asdict(summary)}) + "\n")
             if target in labels:
                 targets.append(target_row(family, setting, summaries, target))
     if targets:

@@ -67,6 +67,35 @@ def test_chained_resumes_see_every_earlier_trial(tmp_path):
     assert len(third.designer.completed) == 6
 
 
+@pytest.mark.parametrize("rule", ["curve", "median", "calibrated"])
+def test_a_resumed_jobs_stopping_rule_knows_the_curves_it_continues(tmp_path, rule):
+    """The resumed job is the same search: its first trial is judged against the finished
+    curves of the job it resumes, with no warm-up of its own; without resuming, the same
+    trial waits for the job's own trials to finish."""
+    store = open_store(tmp_path / "s.db")
+    early = {"enableTrialEarlyStopping": True, "earlyStoppingRule": rule}
+    first = Study.create(make_spec(GRID, goal="MINIMIZE", hyperparameterMetricTag="loss",
+                                   maxTrials=6, **early), store=store, name="first", seed=0)
+    for i, t in enumerate(first.suggest(6)):
+        for step in range(100, 1100, 100):
+            first.report(t.id, step, 1.0 + 0.01 * i + 1.0 / step)
+        first.complete(t.id)
+    first.finish(State.SUCCEEDED)
+
+    def first_trial(study: Study, value: float) -> bool:
+        (t,) = study.suggest(1)
+        for step in range(100, 600, 100):
+            study.report(t.id, step, value)
+        return study.should_stop(t.id)
+
+    resumed = Study.create(resume_spec(**early), store=store, name="second", seed=1)
+    assert first_trial(resumed, 50.0)  # far worse than every curve it continues: stopped
+    assert not first_trial(resumed, 0.5)  # better than them all: never stopped
+    alone = Study.create(make_spec(GRID, goal="MINIMIZE", hyperparameterMetricTag="loss",
+                                   maxTrials=2, **early), store=store, name="alone", seed=1)
+    assert not first_trial(alone, 50.0)  # its own warm-up: nothing has finished yet
+
+
 @pytest.mark.parametrize(("hp", "path", "message"), [
     ({"resumePreviousJobId": "nope"}, "resumePreviousJobId", "no such job"),
     ({"goal": "MAXIMIZE"}, None, None),  # the default: taken from the resumed job

@@ -267,11 +267,13 @@ class Study:
 
     def stop_decision(self, trial_id: str) -> StopDecision:
         """The early-stopping rule's decision, with its reason, for a running trial, from the
-        measurements recorded so far. Always KEEP when the job does not enable early
-        stopping."""
+        measurements recorded so far and the ended trials of the jobs it resumes (the same
+        search, so their curves count as the job's own). Always KEEP when the job does not
+        enable early stopping."""
         if self.stopper is None:
             return KEEP
-        peers = {t.trial_id: trial_of(t) for t in self.trials
+        resumed = [t for t in self.history.previous_trials if t.state not in ACTIVE]
+        peers = {t.trial_id: trial_of(t) for t in [*resumed, *self.trials]
                  if t.state not in (State.FAILED, State.CANCELLED)}
         if trial_id not in peers:
             return KEEP

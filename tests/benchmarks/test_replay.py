@@ -180,6 +180,39 @@ def test_a_rule_that_always_stops_after_the_first_point_saves_the_rest(monkeypat
     assert result.stopped == sum(len(s) > 1 for s in STEPS)  # a one-point curve just ends
 
 
+class StopIfAnyFinished:
+    """Stops a trial at its first measurement when some peer has already ended."""
+
+    def __init__(self, goal: Goal, **options: float) -> None:
+        self.goal = goal
+
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
+        return StopDecision(len(trial.measurements) == 1 and any(p.completed for p in peers))
+
+
+def test_a_resumed_job_numbers_after_the_earlier_one_and_its_rule_sees_those_trials():
+    curves = make_curves(STEPS)
+    earlier = replay.simulate_job(curves, [0, 1, 2], 2, replay.NoStopping())
+    spy = SpyStopper()
+    result = replay.simulate_job(curves, [3, 4, 5, 6, 7], 2, replay.StopperPolicy(spy),
+                                 previous=tuple(earlier.finals.values()))
+    assert set(result.starts) == {"4", "5", "6", "7", "8"}
+    assert spy.calls and all({"1", "2", "3"} <= {p.trial_id for p in peers}
+                             for _, peers in spy.calls)
+    assert result.steps <= sum(STEPS[c][-1] for c in [3, 4, 5, 6, 7])  # the earlier not counted
+
+
+def test_resume_mode_measures_the_resumed_job_with_and_without_the_earlier_trials(monkeypatch):
+    monkeypatch.setitem(STOPPERS, "finished", StopIfAnyFinished)
+    curves = make_curves([list(range(10, 101, 10))] * 12)
+    # all 4 trials of the measured job start together: alone, none has ended at a first point
+    none, continued, alone = replay.compare(curves, 4, 4, jobs=3, rules=[("finished", {})],
+                                            seed=0, resume=6)
+    assert none.steps_saved == 0.0
+    assert continued.rule == "finished" and continued.steps_saved == pytest.approx(0.9)
+    assert alone.rule == "finished, job alone" and alone.steps_saved == 0.0
+
+
 def test_the_first_wave_reference_keeps_only_the_first_parallel_trials():
     curves = make_curves([list(range(10, 101, 10))] * 12)
     _, first_wave = replay.compare(curves, 8, 3, jobs=2, rules=[("first-wave", {})], seed=0)
