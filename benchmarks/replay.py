@@ -34,7 +34,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,7 @@ class JobResult:
     # per stopped trial: relative error, against its recorded final value, of its last value
     # and of the value the optimizer learns (its forecast, else its last value)
     errors: tuple[tuple[float, float], ...] = ()
+    earlier_best: float | None = None  # a resumed job's: the best of the job it resumes
 
 
 def simulate_job(
@@ -479,9 +480,11 @@ def compare(
     """Replay ``jobs`` jobs under every rule, on the same draws, against no stopping.
 
     With ``resume``, each job resumes an earlier job of ``resume`` other configurations, run
-    first under the same rule; only the resumed job is measured. The rule continues into it
-    (it sees the earlier trials; an Optuna study goes on), and each tf_hptune rule is also
-    replayed on the resumed job alone, as a fresh job (label ", job alone")."""
+    first under the same rule; only the resumed job's steps are counted. The rule continues
+    into it (it sees the earlier trials; an Optuna study goes on), and each tf_hptune rule is
+    also replayed on the resumed job as a fresh job, blind to the earlier one (label ", job
+    alone"). A resumed job's best is the search's: the better of its own and the earlier
+    job's, compared with the same earlier job and the resumed job run without stopping."""
     draws = [draw_order(len(curves), resume + max_trials, seed, job) for job in range(jobs)]
     sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
 
@@ -491,11 +494,15 @@ def compare(
         start = time.perf_counter()
         results = []
         for job, draw in enumerate(draws):
-            policy, previous = make(job), ()
-            if resume and continued:
-                earlier = simulate_job(curves, draw[:resume], parallel, policy)
-                previous = tuple(earlier.finals.values())
-            results.append(simulate_job(curves, draw[resume:], parallel, policy, previous))
+            policy = make(job)
+            if not resume:
+                results.append(simulate_job(curves, draw, parallel, policy))
+                continue
+            earlier = simulate_job(curves, draw[:resume], parallel, policy)
+            previous = tuple(earlier.finals.values()) if continued else ()
+            result = simulate_job(curves, draw[resume:], parallel,
+                                  policy if continued else make(job), previous)
+            results.append(replace(result, earlier_best=earlier.best))
         return results, time.perf_counter() - start
 
     baseline, base_seconds = run("none", {})
@@ -503,10 +510,16 @@ def compare(
     base_compute = sum(r.compute for r in baseline)
     base_duration = sum(r.duration for r in baseline)
 
+    def search_best(result: JobResult, earlier_best: float | None) -> float:
+        if earlier_best is None:
+            return result.best
+        return sign * min(sign * result.best, sign * earlier_best)
+
     def summarize(label: str, results: list[JobResult], seconds: float) -> Summary:
+        pairs = [(search_best(r, r.earlier_best), search_best(b, r.earlier_best))
+                 for r, b in zip(results, baseline)]
         gaps = 0.0 + np.array(  # 0.0 + turns -0.0 into 0.0
-            [sign * (r.best - b.best) / abs(b.best) for r, b in zip(results, baseline)]
-        )
+            [sign * (mine - theirs) / abs(theirs) for mine, theirs in pairs])
         errors = np.array([e for r in results for e in r.errors]).reshape(-1, 2)
         last_error, forecast_error = (np.median(errors, axis=0) if len(errors)
                                       else (np.nan, np.nan))

@@ -204,12 +204,17 @@ def test_a_resumed_job_numbers_after_the_earlier_one_and_its_rule_sees_those_tri
 
 def test_resume_mode_measures_the_resumed_job_with_and_without_the_earlier_trials(monkeypatch):
     monkeypatch.setitem(STOPPERS, "finished", StopIfAnyFinished)
-    curves = make_curves([list(range(10, 101, 10))] * 12)
+    steps = np.arange(10, 101, 10)
+    # twelve equal curves rising to 1.09: stopping a trial at its first point costs 8%
+    curves = replay.CurveSet("synthetic", "accuracy", Goal.MAXIMIZE, [steps] * 12,
+                             [1.0 + np.arange(10) / 100.0] * 12, np.ones(12))
     # all 4 trials of the measured job start together: alone, none has ended at a first point
     none, continued, alone = replay.compare(curves, 4, 4, jobs=3, rules=[("finished", {})],
                                             seed=0, resume=6)
     assert none.steps_saved == 0.0
     assert continued.rule == "finished" and continued.steps_saved == pytest.approx(0.9)
+    # its own best is 1.00 against 1.09, but the search's best is the earlier job's 1.09
+    assert continued.within == 1.0 and continued.median_gap == 0.0
     assert alone.rule == "finished, job alone" and alone.steps_saved == 0.0
 
 
