@@ -75,6 +75,9 @@ class Study:
         self.designer: Designer = factory(self.space, spec.goal, seed)
         self.designer.set_priors(history.priors)
         self.stopper = _stopper(spec, stopper)
+        # the resumed jobs have ended: their trials that count as peers are fixed
+        self._resumed_peers = [trial_of(t) for t in history.previous_trials
+                               if t.state is State.SUCCEEDED]
         self._owns_store = False
 
     @classmethod
@@ -272,9 +275,9 @@ class Study:
         enable early stopping."""
         if self.stopper is None:
             return KEEP
-        resumed = [t for t in self.history.previous_trials if t.state not in ACTIVE]
-        peers = {t.trial_id: trial_of(t) for t in [*resumed, *self.trials]
-                 if t.state not in (State.FAILED, State.CANCELLED)}
+        peers = {t.trial_id: t for t in self._resumed_peers}
+        peers.update((t.trial_id, trial_of(t)) for t in self.trials
+                     if t.state not in (State.FAILED, State.CANCELLED))
         if trial_id not in peers:
             return KEEP
         return self.stopper.decide(peers[trial_id], list(peers.values()))
