@@ -125,6 +125,18 @@ def test_batch_in_a_small_discrete_space_never_repeats_until_exhausted():
     assert len(designer.suggest(3)) == 3
 
 
+def test_candidates_near_an_anchor_on_a_bound_do_not_pile_up_on_it():
+    """The pool's perturbations of a best trial on a bound stay around it, inside the space:
+    clipped, about half of them would sit on the bound, and local searches start there."""
+    space = SearchSpace.from_spec(make_spec(BRANIN, goal="MINIMIZE"))
+    anchor = np.array([[1.0, 0.5]])
+    pool = AcquisitionOptimizer(space, np.random.default_rng(0)).pool(anchor)
+    near = pool[np.abs(pool - anchor).max(axis=1) < 0.1]
+    assert len(near) >= 24  # the perturbations at the smaller scales
+    assert np.sum(pool[:, 0] == 1.0) <= 1
+    assert np.all((pool >= 0.0) & (pool <= 1.0))
+
+
 def test_batch_in_a_continuous_space_is_spread_out():
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)

@@ -1,9 +1,10 @@
 """Maximise an acquisition function over the feasible points of a mixed search space.
 
 1. A pool: every feasible point of a small finite space, or else a scrambled Sobol sample
-   plus perturbations of anchor points (the best trials so far), all snapped to the space
-   (integers, discrete values and categories) and filtered by the constraints. A batch draws
-   one pool for all its members (``pool``), with the acquisition's values there.
+   plus perturbations of anchor points (the best trials so far) reflected at the unit
+   bounds, all snapped to the space (integers, discrete values and categories) and filtered
+   by the constraints. A batch draws one pool for all its members (``pool``), with the
+   acquisition's values there.
 2. Local search from the best pool points and the anchors: L-BFGS-B with exact gradients on
    the DOUBLE columns, then for each INTEGER / DISCRETE parameter a scan of near and evenly
    spread values and for each CATEGORICAL one every category; repeated while it improves
@@ -97,7 +98,9 @@ class AcquisitionOptimizer:
 
     def _perturb(self, anchors: np.ndarray, scale: float, copies: int = 24) -> np.ndarray:
         rows = np.repeat(anchors, copies, axis=0)
-        rows = rows + scale * self.rng.standard_normal(rows.shape)
+        # reflected back into the unit cube: clipped (by ``snap``), half the perturbations of
+        # an anchor on a bound would sit on that bound, and the search with them
+        rows = 1.0 - np.abs(1.0 - np.abs(rows + scale * self.rng.standard_normal(rows.shape)))
         for dim, sl in self._discrete:
             if dim.type is ParamType.CATEGORICAL:  # resample the category now and then
                 flip = self.rng.random(len(rows)) < min(1.0, 2 * scale)
