@@ -34,7 +34,7 @@ class Believer:
         self._R = np.empty((0, 0))  # lower Cholesky factor of the rows' covariance given X
         self.pool = pool
         self._pool_k = self._gp.kernel(self._gp.X, pool)
-        self._pool_mean, self._pool_base_var = model.predict(pool)
+        self._pool_mean, self._pool_base_var = model.predict(pool, self._pool_k)
         self._pool_W = np.empty((0, len(pool)))  # R^-1 cov(rows, pool | X)
         self._pool_var = self._pool_base_var.copy()
         if len(pending):

@@ -272,9 +272,11 @@ class GaussianProcess:
         err = self._alpha * var
         return float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * err**2 / var))
 
-    def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and variance of f at the rows of ``Xq``."""
-        k = self.kernel(Xq, self.X)
+    def predict(self, Xq: np.ndarray, cross: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance of f at the rows of ``Xq``; ``cross``, where the caller
+        has it, is ``kernel(X, Xq)``."""
+        k = self.kernel(Xq, self.X) if cross is None else cross.T
         mean = k @ self._alpha
         v = linalg.solve_triangular(self._chol[0], k.T, lower=True, check_finite=False)
         var = np.maximum(self.hyper.signal - (v * v).sum(0), 0.0)

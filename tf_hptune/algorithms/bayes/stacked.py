@@ -71,8 +71,9 @@ class Stacked:
         prior, prior_grad = self.below.mean_grad(x)
         return mean + self.coef[0] + self.coef[1] * prior, grad + self.coef[1] * prior_grad
 
-    def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, var = self.gp.predict(Xq)
+    def predict(self, Xq: np.ndarray, cross: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = self.gp.predict(Xq, cross)
         return mean + self.coef[0] + self.coef[1] * self.below.mean(Xq), var
 
     def predict_grad(self, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
