@@ -32,6 +32,7 @@ import argparse
 import gzip
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -58,7 +59,8 @@ Options = dict[str, float | int | str]
 
 @dataclass(frozen=True)
 class CurveSet:
-    """The recorded curves of one example: per configuration, steps, values and wall time."""
+    """The recorded curves of one example: per configuration, steps, values and wall time;
+    for a synthetic family also the values without evaluation noise (``clean``)."""
 
     example: str
     metric: str
@@ -66,6 +68,7 @@ class CurveSet:
     steps: list[np.ndarray]
     values: list[np.ndarray]
     wall_seconds: np.ndarray
+    clean: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -92,7 +95,7 @@ SYNTH_STEPS = np.arange(50, 1001, 50)  # 20 evaluations of a 1000-step run
 SYNTH_CONFIGS = 120
 
 
-def _synth_crossing(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+def _synth_crossing(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exponential approach to each configuration's final value, time constants from 20 to 300
     steps; the slower a configuration learns, the better it tends to end, so slow starters
     cross fast ones. Evaluation noise 0.2% of the value."""
@@ -102,10 +105,10 @@ def _synth_crossing(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     final = 1.0 + 0.2 * (1.0 - u) + 0.05 * rng.normal(size=n)
     start = 3.0 + 0.3 * rng.normal(size=n)
     clean = final[:, None] + (start - final)[:, None] * np.exp(-t[None, :] / tau[:, None])
-    return clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
+    return clean, clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
 
 
-def _synth_plateau(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+def _synth_plateau(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Plateaus followed by drops. Final values do not depend on the shape: a third of the
     configurations learn at once (time constant 30 to 100 steps), a third sit at their start
     for 10 to 60% of the run before they learn, a third level off 0.05 to 0.3 above their
@@ -124,10 +127,10 @@ def _synth_plateau(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     cut = 0.6 * t[-1]
     after = np.maximum(t - cut, 0.0)
     clean -= extra[:, None] * (1.0 - np.exp(-after[None, :] / 40.0))
-    return clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
+    return clean, clean * (1.0 + 0.002 * rng.normal(size=clean.shape))
 
 
-def _synth_noisy(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+def _synth_noisy(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Noisy evaluations: exponential approach (time constants 20 to 200 steps, weakly
     related to the final value) with evaluation noise of 0.5% of the value (2 to 3 times the
     recorded families'), heavy-tailed (Student t, 3 degrees of freedom)."""
@@ -137,10 +140,12 @@ def _synth_noisy(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     final = 1.0 + 0.1 * (1.0 - u) + 0.06 * rng.normal(size=n) ** 2
     start = 2.0 + 0.2 * rng.normal(size=n)
     clean = final[:, None] + (start - final)[:, None] * np.exp(-t[None, :] / tau[:, None])
-    return clean * (1.0 + 0.005 * rng.standard_t(3, size=clean.shape) / np.sqrt(3.0))
+    return clean, clean * (1.0 + 0.005 * rng.standard_t(3, size=clean.shape) / np.sqrt(3.0))
 
 
-SYNTHETIC: dict[str, Callable[[np.random.Generator, np.ndarray], np.ndarray]] = {
+# each returns the curves without and with evaluation noise, one row per configuration
+SYNTHETIC: dict[str, Callable[[np.random.Generator, np.ndarray],
+                              tuple[np.ndarray, np.ndarray]]] = {
     "synth_crossing": _synth_crossing,
     "synth_plateau": _synth_plateau,
     "synth_noisy": _synth_noisy,
@@ -149,9 +154,10 @@ SYNTHETIC: dict[str, Callable[[np.random.Generator, np.ndarray], np.ndarray]] = 
 
 def synthetic_curves(name: str, seed: int = 17) -> CurveSet:
     """The synthetic family ``name`` (a loss to minimise; every run costs the same)."""
-    values = SYNTHETIC[name](np.random.default_rng([seed, len(name)]), SYNTH_STEPS.astype(float))
+    clean, values = SYNTHETIC[name](np.random.default_rng([seed, len(name)]),
+                                    SYNTH_STEPS.astype(float))
     return CurveSet(name, "loss", Goal.MINIMIZE, [SYNTH_STEPS.copy() for _ in values],
-                    [np.round(v, 6) for v in values], np.ones(len(values)))
+                    [np.round(v, 6) for v in values], np.ones(len(values)), list(clean))
 
 
 def family_names(data_dir: Path) -> list[str]:
@@ -300,6 +306,10 @@ class JobResult:
     # and of the value the optimizer learns (its forecast, else its last value)
     errors: tuple[tuple[float, float], ...] = ()
     earlier_best: float | None = None  # a resumed job's: the best of the job it resumes
+    # a synthetic family's: the noise-free value of the best trial where it ended (else NaN),
+    # and the same of the job it resumes
+    best_clean: float = math.nan
+    earlier_best_clean: float = math.nan
 
 
 def simulate_job(
@@ -349,6 +359,7 @@ def simulate_job(
         launch()
 
     sign = 1.0 if curves.goal is Goal.MINIMIZE else -1.0
+    best = min(started.values(), key=lambda t: sign * t.curve.measurements[-1][1])
     used = {tid: int(t.steps[t.seen - 1]) for tid, t in started.items()}
     forecasts = forecast_finals([t.curve for t in started.values()])
     errors = []
@@ -363,13 +374,15 @@ def simulate_job(
             curves.wall_seconds[t.config] * used[tid] / int(t.steps[-1])
             for tid, t in started.items()
         ),
-        best=sign * min(sign * t.curve.measurements[-1][1] for t in started.values()),
+        best=best.curve.measurements[-1][1],
         worst=sign * max(sign * t.curve.measurements[-1][1] for t in started.values()),
         stopped=sum(t.curve.stopped_early for t in started.values()),
         duration=now,
         starts={tid: t.start for tid, t in started.items()},
         finals={tid: t.curve for tid, t in started.items()},
         errors=tuple(errors),
+        best_clean=(math.nan if curves.clean is None
+                    else float(curves.clean[best.config][best.seen - 1])),
     )
 
 
@@ -458,9 +471,13 @@ class Summary:
     compute_saved: float  # same, weighting each trial by its recorded wall time
     duration_saved: float  # fraction of simulated job length saved
     within: float  # share of jobs whose best is within WITHIN of no stopping's best
+    # the same judged without evaluation noise (synthetic families; else NaN): the noise-free
+    # value of the trial each job reports as best, against no stopping's
+    within_clean: float
     as_good: float  # share of jobs whose best is at least as good as no stopping's
     median_gap: float  # median relative gap to no stopping's best (positive: worse)
     worst_gap: float
+    median_gap_clean: float
     worst_raised: float  # share of jobs whose worst final metric is worse than no stopping's
     stopped_per_job: float
     last_error: float  # median relative error of stopped trials' last values
@@ -502,7 +519,8 @@ def compare(
             previous = tuple(earlier.finals.values()) if continued else ()
             result = simulate_job(curves, draw[resume:], parallel,
                                   policy if continued else make(job), previous)
-            results.append(replace(result, earlier_best=earlier.best))
+            results.append(replace(result, earlier_best=earlier.best,
+                                   earlier_best_clean=earlier.best_clean))
         return results, time.perf_counter() - start
 
     baseline, base_seconds = run("none", {})
@@ -515,11 +533,21 @@ def compare(
             return result.best
         return sign * min(sign * result.best, sign * earlier_best)
 
-    def summarize(label: str, results: list[JobResult], seconds: float) -> Summary:
-        pairs = [(search_best(r, r.earlier_best), search_best(b, r.earlier_best))
-                 for r, b in zip(results, baseline)]
-        gaps = 0.0 + np.array(  # 0.0 + turns -0.0 into 0.0
+    def search_clean(result: JobResult, earlier: JobResult) -> float:
+        """The noise-free value of the trial the search reports as its best."""
+        if earlier.earlier_best is None or sign * result.best <= sign * earlier.earlier_best:
+            return result.best_clean
+        return earlier.earlier_best_clean
+
+    def relative_gaps(pairs: list[tuple[float, float]]) -> np.ndarray:
+        return 0.0 + np.array(  # 0.0 + turns -0.0 into 0.0
             [sign * (mine - theirs) / abs(theirs) for mine, theirs in pairs])
+
+    def summarize(label: str, results: list[JobResult], seconds: float) -> Summary:
+        gaps = relative_gaps([(search_best(r, r.earlier_best), search_best(b, r.earlier_best))
+                              for r, b in zip(results, baseline)])
+        clean = relative_gaps([(search_clean(r, r), search_clean(b, r))
+                               for r, b in zip(results, baseline)])
         errors = np.array([e for r in results for e in r.errors]).reshape(-1, 2)
         last_error, forecast_error = (np.median(errors, axis=0) if len(errors)
                                       else (np.nan, np.nan))
@@ -529,9 +557,12 @@ def compare(
             compute_saved=1.0 - sum(r.compute for r in results) / base_compute,
             duration_saved=1.0 - sum(r.duration for r in results) / base_duration,
             within=float(np.mean(gaps <= WITHIN + 1e-12)),
+            within_clean=(math.nan if curves.clean is None
+                          else float(np.mean(clean <= WITHIN + 1e-12))),
             as_good=float(np.mean(gaps <= 0.0)),
             median_gap=float(np.median(gaps)),
             worst_gap=float(np.max(gaps)),
+            median_gap_clean=float(np.median(clean)),
             worst_raised=float(np.mean([sign * (r.worst - b.worst) > 0
                                         for r, b in zip(results, baseline)])),
             stopped_per_job=float(np.mean([r.stopped for r in results])),
@@ -553,24 +584,27 @@ def format_table(summaries: Sequence[Summary]) -> str:
     """A Markdown table of the summaries."""
     lines = [
         "| rule | steps saved | compute saved | job time saved | best within 0.5% "
-        "| best as good | median gap | worst gap | worst trial worse | stopped / job "
-        "| stopped: last value off | forecast off | replay s |",
+        "| best as good | median gap | worst gap | noise-free: best within 0.5% | median gap "
+        "| worst trial worse | stopped / job | stopped: last value off | forecast off "
+        "| replay s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
+        "| ---: | ---: | ---: |",
     ]
     for s in summaries:
         lines.append(
             f"| {s.rule} | {s.steps_saved:.1%} | {s.compute_saved:.1%} "
             f"| {s.duration_saved:.1%} | {s.within:.1%} | {s.as_good:.1%} | {s.median_gap:.3%} "
-            f"| {s.worst_gap:.2%} | {s.worst_raised:.1%} | {s.stopped_per_job:.1f} "
+            f"| {s.worst_gap:.2%} | {_percent(s.within_clean, 1)} "
+            f"| {_percent(s.median_gap_clean, 3)} | {s.worst_raised:.1%} "
+            f"| {s.stopped_per_job:.1f} "
             f"| {_percent(s.last_error)} "
             f"| {_percent(s.forecast_error)} | {s.seconds:.1f} |"
         )
     return "\n".join(lines)
 
 
-def _percent(x: float) -> str:
-    return "-" if np.isnan(x) else f"{x:.2%}"
+def _percent(x: float, digits: int = 2) -> str:
+    return "-" if np.isnan(x) else f"{x:.{digits}%}"
 
 
 def parse_setting(text: str) -> tuple[int, int]:
@@ -603,14 +637,16 @@ def target_row(family: str, setting: str, summaries: Sequence[Summary], rule: st
     moon = ours.within >= 0.95 and ours.steps_saved >= 0.6
     return (f"| {family} | {setting} | {ours.steps_saved:.1%} | {ours.compute_saved:.1%} "
             f"| {ours.within:.1%} | {ours.as_good:.1%} | {ours.worst_gap:.2%} "
+            f"| {_percent(ours.within_clean, 1)} "
             f"| {'yes' if meets else 'no'} | {'yes' if moon else 'no'} "
             f"| {', '.join(beaten_by) or 'none'} |")
 
 
 TARGET_HEADER = (
     "| family | setting | steps saved | compute saved | best within 0.5% | best as good "
-    "| worst gap | >= 50% saved, >= 90% kept | moonshot 60% / 95% | anchors as good on both |\n"
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+    "| worst gap | within 0.5%, noise-free | >= 50% saved, >= 90% kept | moonshot 60% / 95% "
+    "| anchors as good on both |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 )
 
 
@@ -636,7 +672,8 @@ def report(path: Path, target: str) -> None:
     print(f"### Steps saved / best within 0.5%\n\n{overview(rows)}")
     cells: dict[tuple[str, str], list[Summary]] = {}
     for row in rows:
-        fields = {k: row[k] for k in Summary.__dataclass_fields__}
+        # files written before the noise-free columns lack them
+        fields = {k: row.get(k, math.nan) for k in Summary.__dataclass_fields__}
         cells.setdefault((row["family"], row["setting"]), []).append(Summary(**fields))
     lines = [target_row(f, s, summaries, target) for (f, s), summaries in cells.items()
              if any(x.rule == target for x in summaries)]

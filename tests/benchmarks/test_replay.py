@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -206,8 +206,9 @@ def test_resume_mode_measures_the_resumed_job_with_and_without_the_earlier_trial
     monkeypatch.setitem(STOPPERS, "finished", StopIfAnyFinished)
     steps = np.arange(10, 101, 10)
     # twelve equal curves rising to 1.09: stopping a trial at its first point costs 8%
-    curves = replay.CurveSet("synthetic", "accuracy", Goal.MAXIMIZE, [steps] * 12,
-                             [1.0 + np.arange(10) / 100.0] * 12, np.ones(12))
+    values = [1.0 + np.arange(10) / 100.0] * 12
+    curves = replay.CurveSet("synthetic", "accuracy", Goal.MAXIMIZE, [steps] * 12, values,
+                             np.ones(12), clean=values)
     # all 4 trials of the measured job start together: alone, none has ended at a first point
     none, continued, alone = replay.compare(curves, 4, 4, jobs=3, rules=[("finished", {})],
                                             seed=0, resume=6)
@@ -215,6 +216,8 @@ def test_resume_mode_measures_the_resumed_job_with_and_without_the_earlier_trial
     assert continued.rule == "finished" and continued.steps_saved == pytest.approx(0.9)
     # its own best is 1.00 against 1.09, but the search's best is the earlier job's 1.09
     assert continued.within == 1.0 and continued.median_gap == 0.0
+    # judged without noise too, the search's best trial is the earlier job's
+    assert continued.within_clean == 1.0 and continued.median_gap_clean == 0.0
     assert alone.rule == "finished, job alone" and alone.steps_saved == 0.0
 
 
@@ -235,6 +238,37 @@ def test_relative_gap_is_measured_against_no_stopping_on_the_same_draw(monkeypat
     curves = make_curves([[1, 2, 3]] * 4, Goal.MAXIMIZE)
     none, always = replay.compare(curves, 4, 2, jobs=3, rules=[("always", {})], seed=1)
     assert none.as_good == 1.0 and always.as_good == 0.0 and always.median_gap > 0.0
+
+
+class StopHighStarters:
+    """Stops a trial at its second point when its first value is above 3.5."""
+
+    def __init__(self, goal: Goal, **options: float) -> None:
+        self.goal = goal
+
+    def decide(self, trial: Trial, peers: Sequence[Trial]) -> StopDecision:
+        return StopDecision(len(trial.measurements) == 2 and trial.measurements[0][1] > 3.5)
+
+
+def test_noise_free_judgement_scores_the_trial_each_job_reports_at_its_clean_value(monkeypatch):
+    monkeypatch.setitem(STOPPERS, "high", StopHighStarters)
+    steps = [np.array([1, 2, 3])] * 2
+    # config 1's last evaluation is lucky: 0.90 reported, 1.05 without noise
+    clean = [np.array([3.0, 2.0, 1.00]), np.array([4.0, 2.0, 1.05])]
+    noisy = [clean[0], np.array([4.0, 2.0, 0.90])]
+    curves = replay.CurveSet("synthetic", "loss", Goal.MINIMIZE, steps, noisy, np.ones(2),
+                             clean=clean)
+    none, high = replay.compare(curves, 2, 1, jobs=2, rules=[("high", {})], seed=0)
+    assert none.within_clean == 1.0 and none.median_gap_clean == 0.0
+    # stopping config 1 loses the lucky 0.90 (11% worse as reported) but keeps the truly
+    # better config 0 (1.00 against 1.05 without noise)
+    assert high.within == 0.0 and high.median_gap == pytest.approx(0.1 / 0.9)
+    assert high.within_clean == 1.0 and high.median_gap_clean == pytest.approx(-0.05 / 1.05)
+    # a recorded family has no noise-free values to judge by
+    _, high = replay.compare(replace(curves, clean=None), 2, 1, jobs=2, rules=[("high", {})],
+                             seed=0)
+    assert np.isnan(high.within_clean) and np.isnan(high.median_gap_clean)
+    assert "| - | - |" in replay.format_table([high])
 
 
 def test_optuna_pruners_replay_on_the_same_schedule():
@@ -272,6 +306,10 @@ def test_synthetic_families_are_seeded_and_have_their_shapes():
         a, b = replay.synthetic_curves(name), replay.synthetic_curves(name)
         assert len(a) == replay.SYNTH_CONFIGS and a.goal is Goal.MINIMIZE
         assert all(np.array_equal(x, y) for x, y in zip(a.values, b.values))
+        # the noise-free curves lie under the evaluations' noise, within a few percent
+        assert a.clean is not None and len(a.clean) == len(a.values)
+        ratios = np.concatenate(a.values) / np.concatenate(a.clean) - 1.0
+        assert 0.0 < np.std(ratios) < 0.01 and np.max(np.abs(ratios)) < 0.1
     first, final = (np.array([v[k] for v in replay.synthetic_curves("synth_crossing").values])
                     for k in (0, -1))
     # slow starters end best: the first value ranks the final ones backwards
@@ -284,8 +322,11 @@ def test_synthetic_families_are_seeded_and_have_their_shapes():
 
 
 def summary(rule: str, saved: float, within: float) -> replay.Summary:
-    return replay.Summary(rule, saved, saved, saved, within, within, 0.0, 0.0, 0.0, 0.0, 0.0,
-                          0.0, 0.0)
+    return replay.Summary(
+        rule=rule, steps_saved=saved, compute_saved=saved, duration_saved=saved, within=within,
+        within_clean=within, as_good=within, median_gap=0.0, worst_gap=0.0,
+        median_gap_clean=0.0, worst_raised=0.0, stopped_per_job=0.0, last_error=0.0,
+        forecast_error=0.0, seconds=0.0)
 
 
 def test_targets_name_the_anchors_that_do_as_well_on_both_counts():
@@ -303,9 +344,12 @@ def test_report_reprints_a_json_file(tmp_path, capsys):
     rows = [{"family": "f", "setting": "40x5", **asdict(s)} for s in
             (summary("none", 0.0, 1.0), summary("calibrated", 0.55, 0.92),
              summary("median", 0.4, 1.0))]
+    for row in rows[1:]:  # as written before the noise-free columns
+        del row["within_clean"], row["median_gap_clean"]
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     replay.report(path, "calibrated")
     out = capsys.readouterr().out
     assert "| f | 40x5 | 55% / 92% | 40% / 100% |" in out
-    assert "| f | 40x5 | 55.0% | 55.0% | 92.0% |" in out and "| yes | no | none |" in out
+    assert "| f | 40x5 | 55.0% | 55.0% | 92.0% | 92.0% | 0.00% | - |" in out
+    assert "| yes | no | none |" in out
