@@ -9,8 +9,9 @@ started trial's curve up to the current time (completed and stopped trials marke
 stopped trial's final metric is its last value. The table also gives how far a stopped trial's
 last value, and the forecast final value the optimizer learns instead (``tf_hptune.trial``,
 from the curves finished by the job's end), lie from the final value it would have reached,
-and in how many jobs the worst trial's final metric is worse than without stopping.
-Pure numpy (and Optuna for its pruners).
+and in how many jobs the worst trial's final metric is worse than without stopping. On a
+synthetic family each job's reported best is also judged at its value without evaluation
+noise. Pure numpy (and Optuna for its pruners).
 
 Families of curves: every ``benchmarks/data/curves_<name>.json.gz`` (real TensorFlow runs
 written by ``record_curves.py``), and synthetic ones with known ground truth
