@@ -56,6 +56,9 @@ class Optimizer:
     def __init__(self, function: Function, seed: int) -> None:
         self.function, self.seed = function, seed
 
+    def set_budget(self, total: int) -> None:
+        """The run's number of trials, as the Tuner passes ``maxTrials``: only ours uses it."""
+
     def ask(self, count: int) -> list[Point]:
         raise NotImplementedError
 
@@ -71,6 +74,9 @@ class Ours(Optimizer):
         spec = load_spec({"hyperparameters": {"params": function.params, "goal": "MINIMIZE"}})
         self.designer = self.designer_type(SearchSpace.from_spec(spec), spec.goal, seed)
         self.trials: list[Trial] = []
+
+    def set_budget(self, total: int) -> None:
+        self.designer.set_budget(total)
 
     def ask(self, count: int) -> list[Point]:
         self.designer.update(self.trials, [])
@@ -262,6 +268,7 @@ def run(function: Function, optimizer: str, seed: int, total: int, batch: int,
     """One optimisation run; returns its final regret and the optimizer's time per point of
     each batch (ask and tell: scikit-optimize, for one, fits its model in ``tell``)."""
     opt = OPTIMIZERS[optimizer](function, seed)
+    opt.set_budget(total)
     noise = np.random.default_rng(seed + 10_000)
     observed: list[float] = []
     true: list[float] = []
@@ -293,6 +300,7 @@ def run_async(function: Function, mode: str, seed: int, total: int, parallel: in
     computed ahead may miss (``tf_hptune.ahead``)."""
     spec = load_spec({"hyperparameters": {"params": function.params, "goal": "MINIMIZE"}})
     designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed)
+    designer.set_budget(total)
     noise = np.random.default_rng(seed + 10_000)
     durations = np.random.default_rng(seed + 20_000)
     missed = stale_after(parallel) if mode == "ahead" else 0

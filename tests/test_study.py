@@ -140,6 +140,8 @@ def test_a_study_job_ends_after_max_trials_and_is_learned_from(tmp_path):
     resumed = tf_hptune.Study.create({"hyperparameters": {
         "maxTrials": 1, "resumePreviousJobId": "census_run_1"}}, store=path, name="census_r3")
     assert len(resumed.previous_trials) == 3
+    # the designer knows how many trials the search has in all, the resumed job's included
+    assert (study.designer.budget, later.designer.budget, resumed.designer.budget) == (3, 2, 4)
 
 
 def test_a_study_job_of_failed_trials_ends_failed_by_the_services_rule():

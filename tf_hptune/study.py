@@ -74,6 +74,7 @@ class Study:
                                                                     s))
         self.designer: Designer = factory(self.space, spec.goal, seed)
         self.designer.set_priors(history.priors)
+        self.designer.set_budget(len(history.previous_trials) + spec.max_trials)
         self.stopper = _stopper(spec, stopper)
         # the resumed jobs have ended: their trials that count as peers are fixed
         self._resumed_peers = [trial_of(t) for t in history.previous_trials

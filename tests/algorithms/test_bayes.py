@@ -349,3 +349,52 @@ def test_noise_near_the_best_makes_the_model_keep_the_losses_scale(noise):
     gp = designer._fit(space.encode_rows(points), losses, trusted=False)
     warped, plain = warp_outputs(losses)[0], standardise(losses)[0]
     assert np.allclose(gp.y, plain if noise else warped)
+
+
+BOWL = [{"parameterName": n, "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0}
+        for n in ("x", "y")]
+
+
+def bowl(p: dict) -> float:
+    return (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2
+
+
+def bowl_designer(budget: int | None, trials: int = 12) -> BayesianDesigner:
+    spec = make_spec(BOWL, goal="MINIMIZE")
+    rng = np.random.default_rng(4)
+    done = [Trial(str(i), p, value=bowl(p))
+            for i, p in enumerate({"x": float(x), "y": float(y)}
+                                  for x, y in rng.random((trials, 2)))]
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0)
+    designer.set_budget(budget)
+    designer.update(done, [])
+    return designer
+
+
+def test_the_budgets_last_tenth_opens_each_suggestion_with_the_lowest_expected_point():
+    open_ended = bowl_designer(None).suggest(3)
+    assert bowl_designer(100).suggest(3) == open_ended  # far from the end: as without a budget
+    designer = bowl_designer(14)
+    last = designer.suggest(3)  # 12 done + 3 reach past 90% of 14
+    # its first point is where the model (refitted as the designer fits it) expects the least
+    X = designer.space.encode_rows([t.params for t in designer.completed])
+    gp = designer._fit(X, np.array([t.value for t in designer.completed]), False)
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101)), -1)
+    lowest = gp.mean(grid.reshape(-1, 2)).min()
+    first, free = (gp.mean(designer.space.encode_rows([p]))[0] for p in (last[0], open_ended[0]))
+    assert first <= lowest + 1e-3 < free
+    # the rest of the batch is chosen around it, not on it
+    assert all(math.dist((p["x"], p["y"]), (last[0]["x"], last[0]["y"])) > 0.02
+               for p in last[1:])
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_a_refill_does_not_repeat_the_running_exploitation_point(guard, monkeypatch):
+    if not guard:  # shows what the guard is for
+        monkeypatch.setattr("tf_hptune.algorithms.bayes.designer.EXPLOIT_TAKEN", -1.0)
+    designer = bowl_designer(14)
+    (first,) = designer.suggest(1)
+    designer.update(designer.completed, [Trial("r", first)])
+    (refill,) = designer.suggest(1)
+    gap = max(abs(refill["x"] - first["x"]), abs(refill["y"] - first["y"]))
+    assert (gap > 0.01) is guard

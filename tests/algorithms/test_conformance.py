@@ -1,6 +1,6 @@
 """The Designer contract, run over every registered designer: typed, feasible suggestions; no
 repeat while unexplored points remain (running ones included); the same suggestions under the
-same seed; sound with priors from a job whose parameters differ."""
+same seed; sound with priors from a job whose parameters differ, and when told its budget."""
 from __future__ import annotations
 
 import pytest
@@ -99,3 +99,15 @@ def test_priors_from_a_job_with_other_parameters_keep_it_sound(algorithm):
     assert all(d.space.feasible(p) and 1 <= p["units"] <= 4 for p in points)
     keys = [d.space.key(p) for p in points]
     assert len(keys) == len(set(keys))
+
+
+def test_a_designer_told_its_budget_keeps_the_contract_to_its_last_trial(algorithm):
+    d = designer(algorithm)
+    feasible = {d.space.key(p) for p in d.space.grid()}
+    rounds = len(feasible) // 3
+    d.set_budget(3 * rounds)
+    assert d.budget == 3 * rounds
+    points = run(d, rounds=rounds, batch=3)
+    keys = [d.space.key(p) for p in points]
+    assert len(keys) == 3 * rounds == len(set(keys)) and set(keys) <= feasible
+    assert all(d.space.feasible(p) for p in points)

@@ -27,12 +27,19 @@ class Designer(abc.ABC):
         self.completed: Sequence[Trial] = ()
         self.running: Sequence[Trial] = ()
         self.priors: Sequence[PriorStudy] = ()
+        self.budget: int | None = None
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
         """Earlier, related jobs' results, given once before the first ``suggest`` (they do not
         change during a job). A designer may use them to start better; it must stay sound when
         they mislead. Ignored by default."""
         self.priors = tuple(priors)
+
+    def set_budget(self, trials: int | None) -> None:
+        """How many trials the study runs in all (a resumed job's earlier trials included),
+        once known; None when open-ended. A designer may spend its last trials differently.
+        Ignored by default."""
+        self.budget = trials
 
     def update(self, completed: Sequence[Trial], running: Sequence[Trial]) -> None:
         self.completed = tuple(completed)

@@ -7,7 +7,10 @@ evidence. Failed trials count as the worst loss seen so far. Running trials and 
 already chosen for the batch enter the model at their posterior mean ("kriging believer"): the
 model's uncertainty there collapses, which pushes the rest of the batch elsewhere, though only
 to points that the model without fantasies still gives a chance to improve
-(``acquisition.Relevant``). Beyond ``MAX_TRAINING`` trials the model
+(``acquisition.Relevant``). In the last tenth of a known budget (``set_budget``), a suggestion
+opens with the point where the model expects the best result, the rest of its batch chosen
+around it as usual, unless the results are noisy: what a job leaves its user is its best
+trial, so its last trials refine rather than explore. Beyond ``MAX_TRAINING`` trials the model
 keeps the best ones and a spread-out subset of the rest, so a suggestion costs about the same at
 1,000 trials as at 300.
 """
@@ -57,6 +60,10 @@ UNEVEN = 1.5  # a DISCRETE parameter whose values' gaps differ by more is also t
 # placed by value, must win to replace it (a Bayes factor of e^2)
 EVIDENCE_MARGIN = 2.0
 NOISY = 0.01  # a warped GP whose noise variance is this share of its signal's sees noisy results
+EXPLOIT_FRACTION = 0.1  # the share of the budget, at its end, that opens with the lowest mean
+# ... unless a running trial is already this close to it on every unit column (an asynchronous
+# refill would otherwise repeat the running exploitation point)
+EXPLOIT_TAKEN = 0.01
 
 
 class BayesianDesigner(Designer):
@@ -132,6 +139,9 @@ class BayesianDesigner(Designer):
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
                 row = self._next_design(taken, trusted)
+            elif i == 0 and (exploit := self._exploitation(
+                    gp, anchors, taken, pending, len(done) + len(pending) + count)) is not None:
+                row = exploit
             else:
                 if believer is None:  # one pool for the batch; its members enter as chosen
                     believer = Believer(gp, np.vstack([pending, *rows]),
@@ -159,6 +169,22 @@ class BayesianDesigner(Designer):
             rows.append(row)
             taken.update(row_keys(row[None, :]))
         return [self.space.decode(r) for r in rows]
+
+    def _exploitation(self, gp: Model, anchors: np.ndarray, taken: set[bytes],
+                      pending: np.ndarray, reached: int) -> np.ndarray | None:
+        """The point of lowest posterior mean, where a batch that brings the study to
+        ``reached`` trials ends in the budget's last ``EXPLOIT_FRACTION``, the model sees no
+        noise (``NOISY``) and no running trial is there already; else None. With noise, a
+        trial beside the best adds one more noisy draw among near-equals, and the job's best
+        is picked by the reported values."""
+        if (self.budget is None or reached <= (1.0 - EXPLOIT_FRACTION) * self.budget
+                or gp.hyper.noise >= NOISY * gp.hyper.signal):
+            return None
+        row = self._optimizer.maximize(LowMean(gp), anchors, taken)
+        if row is None or (len(pending) and
+                           np.abs(pending - row).max(axis=1).min() <= EXPLOIT_TAKEN):
+            return None
+        return row
 
     def _trusted(self, X: np.ndarray, losses: np.ndarray) -> bool:
         """Whether the earlier jobs' model ranks this study's results: Kendall's tau between
