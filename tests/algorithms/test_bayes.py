@@ -258,7 +258,8 @@ def test_a_batch_does_not_spread_to_where_the_model_is_sure_of_worse_results():
     assert at_b3 <= 3
 
 
-def test_a_wide_batch_takes_the_pools_best_points_without_local_search(monkeypatch):
+@pytest.mark.parametrize("at_the_end", [False, True], ids=["open-ended", "budget's end"])
+def test_a_wide_batch_takes_the_pools_best_points_without_local_search(at_the_end, monkeypatch):
     spec = make_spec(BRANIN, goal="MINIMIZE")
     space = SearchSpace.from_spec(spec)
     searches = []
@@ -270,6 +271,8 @@ def test_a_wide_batch_takes_the_pools_best_points_without_local_search(monkeypat
             enumerate(space.sample(rng) for _ in range(20))]
     for pending in (WIDE_BATCH - 3, WIDE_BATCH):
         designer = BayesianDesigner(space, spec.goal, seed=0)
+        if at_the_end:  # the batch opens with the lowest expected point
+            designer.set_budget(20 + pending + 6)
         running = [Trial(f"r{i}", space.sample(rng)) for i in range(pending)]
         designer.update(done, running)
         searches.clear()

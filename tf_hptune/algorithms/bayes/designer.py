@@ -180,7 +180,8 @@ class BayesianDesigner(Designer):
         if (self.budget is None or reached <= (1.0 - EXPLOIT_FRACTION) * self.budget
                 or gp.hyper.noise >= NOISY * gp.hyper.signal):
             return None
-        row = self._optimizer.maximize(LowMean(gp), anchors, taken)
+        row = self._optimizer.maximize(LowMean(gp), anchors, taken,
+                                       local=len(pending) < WIDE_BATCH)
         if row is None or (len(pending) and
                            np.abs(pending - row).max(axis=1).min() <= EXPLOIT_TAKEN):
             return None
