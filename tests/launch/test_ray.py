@@ -112,7 +112,7 @@ def test_a_lost_trial_is_started_once_more_when_the_switch_says_so(request, tmp_
     study, tuner = tuner_on_ray(request, tmp_path, ("--steps", "2", "--hang-trials", "1",
                                                     "--hang-once", str(once)),
                                 trials=1, parallel=1, retry=True)
-    thread, errors = in_background(lambda: os.kill(node_of(tmp_path, "1")["worker_pid"],
+    thread, errors = in_background(lambda: os.kill(node_of(tmp_path, "1", once)["worker_pid"],
                                                    signal.SIGKILL))
     assert tuner.run() is State.SUCCEEDED
     thread.join(10)
