@@ -314,3 +314,57 @@ def test_a_good_prior_opens_after_three_results_and_takes_up_to_half_the_design(
     assert from_prior.count(True) == n // 2
     best = min(study.designer.priors[0].trials, key=lambda t: t.value).params
     assert study.trials[TRUST_RESULTS].params == pytest.approx(best)
+
+
+class ColumnZero:
+    """An earlier jobs' model that predicts a row's first unit column."""
+
+    def mean(self, X: np.ndarray) -> np.ndarray:
+        return X[:, 0]
+
+
+def unit_designer(prior):
+    from tf_hptune.algorithms.bayes.designer import BayesianDesigner
+    from tf_hptune.space import SearchSpace
+    spec = load_spec(make_spec([B, B | {"parameterName": "c"}], goal="MINIMIZE"))
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, 0)
+    designer._prior = prior
+    return designer
+
+
+def test_a_failed_trust_test_is_reversed_only_by_stronger_agreement():
+    from tf_hptune.algorithms.bayes.designer import RECOVER_RESULTS, TRUST_RESULTS
+    designer = unit_designer(ColumnZero())
+    X = np.column_stack([np.linspace(0.05, 0.95, 30), np.full(30, 0.5)])
+    agreeing = X[:, 0].copy()
+    first = agreeing.copy()
+    first[:TRUST_RESULTS] = first[:TRUST_RESULTS][::-1]  # the first three ranked backwards
+    assert designer._trusted(X[:TRUST_RESULTS], agreeing[:TRUST_RESULTS])
+    assert not designer._trusted(X[:TRUST_RESULTS], first[:TRUST_RESULTS])
+    # 3 of 15 pairs discordant at 6 results: tau 0.6, under two standard deviations (0.71)
+    assert RECOVER_RESULTS <= 6 and not designer._trusted(X[:6], first[:6])
+    assert designer._trusted(X[:10], first[:10])  # 3 of 45: tau 0.87, over 2 sd (0.50)
+    # one that ranks the later results backwards is not trusted again
+    backwards = -agreeing
+    backwards[:TRUST_RESULTS] = first[:TRUST_RESULTS]
+    assert not any(designer._trusted(X[:n], backwards[:n]) for n in range(3, 31))
+    # the verdict of the first 30 results stands: later ones do not reverse it
+    more = np.vstack([X[:30], X])
+    assert not designer._trusted(more, np.concatenate([backwards[:30], agreeing]))
+
+
+def test_the_stacked_model_is_used_only_where_it_predicts_clearly_better():
+    from tests.algorithms.test_bayes_stacked import prior_model, task
+    from tf_hptune.algorithms.bayes.gp import GaussianProcess
+    from tf_hptune.algorithms.bayes.stacked import Stacked
+    X = np.random.default_rng(1).random((8, 2))
+    losses = 3.0 * task(X) + 5.0
+    assert isinstance(unit_designer(prior_model())._fit(X, losses, True), Stacked)
+    # an earlier task that shares a part of the shape: it keeps some weight, but predicts the
+    # trials no better than the plain GP, which is then used
+    partial = prior_model(lambda X: task(X) + 3.0 * np.cos(9.0 * X[:, 1]))
+    designer = unit_designer(partial)
+    plain = designer._fit(X, losses, False)
+    stacked = Stacked.fit(X, plain.y, designer._columns, partial, plain.hyper, plain.warp)
+    assert stacked.weight > 0.0
+    assert type(designer._fit(X, losses, True)) is GaussianProcess

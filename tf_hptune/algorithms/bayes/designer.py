@@ -44,12 +44,17 @@ from tf_hptune.trial import PriorStudy, estimates
 
 MAX_TRAINING = 300  # trials the model is fitted to, at most
 MAX_PRIOR_TRAINING = 200  # trials of each earlier job its model is fitted to, at most
-LOO_MARGIN = 2.0  # nats by which the plain GP must out-predict the stacked one to replace it
+LOO_MARGIN = 2.0  # nats by which the stacked GP must out-predict the plain one to be used
 VANISHED_LOG_EI = -20.0  # log expected improvement (standardised units) taken as none
 AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among their worst
 TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is tested and used
 TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
 TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
+# a failed test is reversed where, with at least this many results, tau over all of them in
+# the window reaches this many standard deviations: stricter than the first test, since it is
+# asked again at every suggestion
+RECOVER_RESULTS = 5
+RECOVER_Z = 2.0
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 # With this many points pending (running, or earlier in the batch), a member is the pool's best
 # point without a local search: what such a batch needs is spread, not each point's last
@@ -93,7 +98,7 @@ class BayesianDesigner(Designer):
         most promising trials, mapped into this space, take up to half of it, and the other
         points skip where the earlier jobs predict a result among their worst quarter; in the
         model, their GP is the prior mean of this study's GP, weighted by how well it predicts
-        this study's trials (``stacked``). Until then, and once that test fails, the study
+        this study's trials (``stacked``). Until then, and while that test fails, the study
         runs exactly as it would without them."""
         super().set_priors(priors)
         # a stream of its own, so that the study's own draws do not depend on the priors
@@ -191,18 +196,24 @@ class BayesianDesigner(Designer):
         """Whether the earlier jobs' model ranks this study's results: Kendall's tau between
         its predictions and the results is at least ``TRUST_Z`` standard deviations of tau
         under independence, for the first ``TRUST_RESULTS`` results and for every longer run
-        of them up to ``TRUST_WINDOW`` (so a failed test is final). A misleading prior so
-        costs nothing at all in most studies, and at worst the few trials it proposes before
-        their results contradict it."""
+        of them up to ``TRUST_WINDOW``; or, once that has failed, tau over all the results
+        in the window (at least ``RECOVER_RESULTS``) reaches ``RECOVER_Z`` of them. After the
+        window the verdict stands. A misleading prior so costs nothing at all in most
+        studies, and at worst the few trials it proposes before their results contradict it;
+        a related one whose ranking of the first three results was not perfect still
+        counts once more results agree with it."""
         done = np.flatnonzero(np.isfinite(losses))[:TRUST_WINDOW]
         if self._prior is None or len(done) < TRUST_RESULTS:
             return False
         predicted, observed = self._prior.mean(X[done]), losses[done]
-        for n in range(TRUST_RESULTS, len(done) + 1):
+
+        def ranks(n: int, z: float) -> bool:
             tau = kendalltau(predicted[:n], observed[:n]).statistic
-            if not tau >= TRUST_Z * math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))):
-                return False
-        return True
+            return bool(tau >= z * math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))))
+
+        if all(ranks(n, TRUST_Z) for n in range(TRUST_RESULTS, len(done) + 1)):
+            return True
+        return len(done) >= RECOVER_RESULTS and ranks(len(done), RECOVER_Z)
 
     def _next_design(self, taken: set[bytes], trusted: bool) -> np.ndarray:
         """While the prior is trusted: the next prior point if it has had no more turns than
@@ -220,10 +231,11 @@ class BayesianDesigner(Designer):
 
     def _fit(self, X: np.ndarray, losses: np.ndarray, trusted: bool) -> Model:
         """A GP on the warped losses (``_most_evident``); failures get the worst loss; the
-        set is capped. With trusted earlier jobs, the GP stacked on their model, unless it
-        gives them no weight or the plain GP predicts the trials clearly better
-        (leave-one-out): a residual model that fits badly, as when the new optimum is a small
-        shift of the old one, must not trap the search."""
+        set is capped. With trusted earlier jobs, the GP stacked on their model where it
+        gives them weight and predicts the trials clearly better than the plain GP
+        (leave-one-out, by ``LOO_MARGIN``): a residual model that fits no better, as when
+        the new optimum is a small shift of the old one or the earlier task ranks only the
+        coarse shape right, must not steer the search."""
         losses = np.where(np.isfinite(losses), losses, np.nanmax(losses))
         keep = training_subset(X, losses, MAX_TRAINING)
         gp = self._most_evident(X[keep], losses[keep])
@@ -231,7 +243,7 @@ class BayesianDesigner(Designer):
         if trusted and self._prior is not None:
             stacked = Stacked.fit(X[keep], gp.y, self._columns, self._prior, gp.hyper, gp.warp)
             if (stacked.weight > 0.0
-                    and stacked.loo_log_likelihood() > gp.loo_log_likelihood() - LOO_MARGIN):
+                    and stacked.loo_log_likelihood() > gp.loo_log_likelihood() + LOO_MARGIN):
                 return stacked
         return gp
 
