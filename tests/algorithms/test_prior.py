@@ -234,9 +234,9 @@ def test_a_prior_from_the_same_task_lowers_regret_over_seeds():
     for seed in range(6):
         store = open_store(":memory:")
         earlier_job(store, seed + 100, branin)
-        with_prior, study = best_after(store, "branin_job_2", 4, seed)
+        with_prior, study = best_after(store, "branin_job_2", 5, seed)
         assert study.priors and study.priors[0].job_name == "branin_job_1"
-        without, _ = best_after(open_store(":memory:"), "branin_job_2", 4, seed)
+        without, _ = best_after(open_store(":memory:"), "branin_job_2", 5, seed)
         wins += with_prior < without
     assert wins >= 5
 
@@ -284,8 +284,8 @@ def test_a_trusted_prior_keeps_the_design_out_of_the_earlier_jobs_worst_region()
     first = int(np.argmax(designer._prior_worst))  # the first design row in the worst region
     taken |= set(row_keys(designer._design[:first]))
     worst = designer._design[first]
-    assert designer._next_design(taken, trusted=False) == pytest.approx(worst)
-    assert designer._next_design(taken, trusted=True) != pytest.approx(worst)
+    assert designer._next_design(taken, False, False) == pytest.approx(worst)
+    assert designer._next_design(taken, True, False) != pytest.approx(worst)
 
 
 def test_a_misleading_prior_changes_nothing():
@@ -297,23 +297,26 @@ def test_a_misleading_prior_changes_nothing():
     assert [t.params for t in misled.trials] == [t.params for t in clean.trials]
 
 
-def test_a_good_prior_opens_after_three_results_and_takes_up_to_half_the_design():
-    from tf_hptune.algorithms.bayes.designer import TRUST_RESULTS
+def test_a_good_prior_opens_once_four_results_agree_strongly():
     store = open_store(":memory:")
     earlier_job(store, 7, branin)
     _, study = best_after(store, "branin_job_2", 8, 0)
     _, clean = best_after(open_store(":memory:"), "branin_job_2", 8, 0)
-    n = study.designer.n_initial
-    prior_points = [t.params for t in study.designer.priors[0].trials]
+    designer = study.designer
+    prior_points = [t.params for t in designer.priors[0].trials]
     from_prior = [any(t.params == pytest.approx(p) for p in prior_points)
-                  for t in study.trials[:n]]
-    # the first results are the quasi-random design's, as without a prior, to test it on
-    assert ([t.params for t in study.trials[:TRUST_RESULTS]]
-            == [t.params for t in clean.trials[:TRUST_RESULTS]])
-    assert not any(from_prior[:TRUST_RESULTS]) and from_prior[TRUST_RESULTS]
-    assert from_prior.count(True) == n // 2
-    best = min(study.designer.priors[0].trials, key=lambda t: t.value).params
-    assert study.trials[TRUST_RESULTS].params == pytest.approx(best)
+                  for t in study.trials[:designer.n_initial]]
+    # the first results are the quasi-random design's, as without a prior, to test it on;
+    # three agreeing results make it trusted, four make it strongly so
+    first = study.trials[:4]
+    assert [t.params for t in first] == [t.params for t in clean.trials[:4]]
+    X = designer.space.encode_rows([t.params for t in first])
+    losses = np.array([branin(t.params) for t in first])
+    assert designer._trust(X[:3], losses[:3]) == (True, False)
+    assert designer._trust(X, losses) == (True, True)
+    assert not any(from_prior[:4]) and from_prior[4]
+    best = min(designer.priors[0].trials, key=lambda t: t.value).params
+    assert study.trials[4].params == pytest.approx(best)
 
 
 class ColumnZero:
@@ -332,25 +335,27 @@ def unit_designer(prior):
     return designer
 
 
-def test_a_failed_trust_test_is_reversed_only_by_stronger_agreement():
+def test_a_failed_trust_test_is_reversed_only_by_strong_agreement():
     from tf_hptune.algorithms.bayes.designer import RECOVER_RESULTS, TRUST_RESULTS
     designer = unit_designer(ColumnZero())
     X = np.column_stack([np.linspace(0.05, 0.95, 30), np.full(30, 0.5)])
     agreeing = X[:, 0].copy()
     first = agreeing.copy()
     first[:TRUST_RESULTS] = first[:TRUST_RESULTS][::-1]  # the first three ranked backwards
-    assert designer._trusted(X[:TRUST_RESULTS], agreeing[:TRUST_RESULTS])
-    assert not designer._trusted(X[:TRUST_RESULTS], first[:TRUST_RESULTS])
+    # (trusted, strongly): three results ranked right are trusted, but not strongly yet
+    assert designer._trust(X[:TRUST_RESULTS], agreeing[:TRUST_RESULTS]) == (True, False)
+    assert designer._trust(X[:4], agreeing[:4]) == (True, True)
+    assert designer._trust(X[:TRUST_RESULTS], first[:TRUST_RESULTS]) == (False, False)
     # 3 of 15 pairs discordant at 6 results: tau 0.6, under two standard deviations (0.71)
-    assert RECOVER_RESULTS <= 6 and not designer._trusted(X[:6], first[:6])
-    assert designer._trusted(X[:10], first[:10])  # 3 of 45: tau 0.87, over 2 sd (0.50)
+    assert RECOVER_RESULTS <= 6 and designer._trust(X[:6], first[:6]) == (False, False)
+    assert designer._trust(X[:10], first[:10]) == (True, True)  # 3 of 45: tau 0.87 > 0.50
     # one that ranks the later results backwards is not trusted again
     backwards = -agreeing
     backwards[:TRUST_RESULTS] = first[:TRUST_RESULTS]
-    assert not any(designer._trusted(X[:n], backwards[:n]) for n in range(3, 31))
+    assert not any(designer._trust(X[:n], backwards[:n])[0] for n in range(3, 31))
     # the verdict of the first 30 results stands: later ones do not reverse it
     more = np.vstack([X[:30], X])
-    assert not designer._trusted(more, np.concatenate([backwards[:30], agreeing]))
+    assert designer._trust(more, np.concatenate([backwards[:30], agreeing])) == (False, False)
 
 
 def test_the_stacked_model_is_used_only_where_it_predicts_clearly_better():

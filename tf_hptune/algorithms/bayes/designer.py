@@ -50,11 +50,13 @@ AVOID_FRACTION = 0.25  # the design skips points the earlier jobs predict among 
 TRUST_RESULTS = 3  # results of this job before the earlier jobs' model is tested and used
 TRUST_WINDOW = 30  # results over which it is tested; after them, the verdict stands
 TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it must reach
-# a failed test is reversed where, with at least this many results, tau over all of them in
-# the window reaches this many standard deviations: stricter than the first test, since it is
-# asked again at every suggestion
+# Strong agreement: tau over all the results in the window reaches this many standard
+# deviations. It reverses a failed test from the ``RECOVER_RESULTS``-th result on (stricter than
+# the first test, since it is asked again at every suggestion), and only under it do the earlier
+# jobs' points take design slots: a trial spent on a misleading point costs more than a model
+# that follows it, which is used only where it predicts better (``LOO_MARGIN``)
+STRONG_Z = 2.0
 RECOVER_RESULTS = 5
-RECOVER_Z = 2.0
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 # With this many points pending (running, or earlier in the batch), a member is the pool's best
 # point without a local search: what such a batch needs is spread, not each point's last
@@ -94,12 +96,12 @@ class BayesianDesigner(Designer):
 
     def set_priors(self, priors: Sequence[PriorStudy]) -> None:
         """Related earlier jobs inform the study twice, while a GP fitted to their trials
-        ranks this study's results as they do (``_trusted``): in the initial design, their
-        most promising trials, mapped into this space, take up to half of it, and the other
-        points skip where the earlier jobs predict a result among their worst quarter; in the
-        model, their GP is the prior mean of this study's GP, weighted by how well it predicts
-        this study's trials (``stacked``). Until then, and while that test fails, the study
-        runs exactly as it would without them."""
+        ranks this study's results as they do (``_trust``): in the initial design, their
+        most promising trials, mapped into this space, take up to half of it while it ranks
+        them strongly, and the other points skip where the earlier jobs predict a result
+        among their worst quarter; in the model, their GP is the prior mean of this study's
+        GP, weighted by how well it predicts this study's trials (``stacked``). Until then,
+        and while that test fails, the study runs exactly as it would without them."""
         super().set_priors(priors)
         # a stream of its own, so that the study's own draws do not depend on the priors
         rows = prior_rows(self.space, self.priors, self.goal, self._rng.spawn(1)[0])
@@ -135,7 +137,7 @@ class BayesianDesigner(Designer):
         pending = self.space.encode_rows([t.params for t in self.running])
         taken = set(row_keys(self.space.snap(np.vstack([X, pending]))))
         rows: list[np.ndarray] = []
-        trusted = self._trusted(X, losses)
+        trusted, strongly = self._trust(X, losses)
         gp = self._fit(X, losses, trusted) if np.isfinite(losses).sum() >= 2 else None
         anchors = X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]]
         if trusted:
@@ -143,7 +145,7 @@ class BayesianDesigner(Designer):
         believer: Believer | None = None
         for i in range(count):
             if gp is None or len(done) + len(pending) + i < self.n_initial:
-                row = self._next_design(taken, trusted)
+                row = self._next_design(taken, trusted, strongly)
             elif i == 0 and (exploit := self._exploitation(
                     gp, anchors, taken, pending, len(done) + len(pending) + count)) is not None:
                 row = exploit
@@ -192,36 +194,39 @@ class BayesianDesigner(Designer):
             return None
         return row
 
-    def _trusted(self, X: np.ndarray, losses: np.ndarray) -> bool:
-        """Whether the earlier jobs' model ranks this study's results: Kendall's tau between
-        its predictions and the results is at least ``TRUST_Z`` standard deviations of tau
-        under independence, for the first ``TRUST_RESULTS`` results and for every longer run
-        of them up to ``TRUST_WINDOW``; or, once that has failed, tau over all the results
-        in the window (at least ``RECOVER_RESULTS``) reaches ``RECOVER_Z`` of them. After the
-        window the verdict stands. A misleading prior so costs nothing at all in most
-        studies, and at worst the few trials it proposes before their results contradict it;
-        a related one whose ranking of the first three results was not perfect still
-        counts once more results agree with it."""
+    def _trust(self, X: np.ndarray, losses: np.ndarray) -> tuple[bool, bool]:
+        """Whether the earlier jobs' model ranks this study's results, and whether it does so
+        strongly. Trusted: Kendall's tau between its predictions and the results is at least
+        ``TRUST_Z`` standard deviations of tau under independence, for the first
+        ``TRUST_RESULTS`` results and for every longer run of them up to ``TRUST_WINDOW``; or,
+        once that has failed, agreement is strong with at least ``RECOVER_RESULTS`` results.
+        Strongly: tau over all the results in the window reaches ``STRONG_Z`` (possible from
+        the 4th result on). After the window the verdict stands. A misleading prior so costs
+        nothing at all in most studies, and at worst the few trials it proposes before their
+        results contradict it; a related one whose ranking of the first three results was not
+        perfect still counts once more results agree with it."""
         done = np.flatnonzero(np.isfinite(losses))[:TRUST_WINDOW]
         if self._prior is None or len(done) < TRUST_RESULTS:
-            return False
+            return False, False
         predicted, observed = self._prior.mean(X[done]), losses[done]
 
         def ranks(n: int, z: float) -> bool:
             tau = kendalltau(predicted[:n], observed[:n]).statistic
             return bool(tau >= z * math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))))
 
-        if all(ranks(n, TRUST_Z) for n in range(TRUST_RESULTS, len(done) + 1)):
-            return True
-        return len(done) >= RECOVER_RESULTS and ranks(len(done), RECOVER_Z)
+        strongly = ranks(len(done), STRONG_Z)
+        trusted = (all(ranks(n, TRUST_Z) for n in range(TRUST_RESULTS, len(done) + 1))
+                   or (strongly and len(done) >= RECOVER_RESULTS))
+        return trusted, trusted and strongly
 
-    def _next_design(self, taken: set[bytes], trusted: bool) -> np.ndarray:
-        """While the prior is trusted: the next prior point if it has had no more turns than
-        the quasi-random design, else the first design point not taken yet and not where the
-        earlier jobs did worst. Else the first design point not taken yet, else a random one."""
+    def _next_design(self, taken: set[bytes], trusted: bool, strongly: bool) -> np.ndarray:
+        """While the prior is strongly trusted: the next prior point if it has had no more
+        turns than the quasi-random design. Else, while it is trusted, the first design point
+        not taken yet and not where the earlier jobs did worst. Else the first design point
+        not taken yet, else a random one."""
         prior_keys = row_keys(self._prior_rows)
         used = sum(key in taken for key in prior_keys)
-        if trusted and used < len(prior_keys) and used <= len(taken) - used:
+        if strongly and used < len(prior_keys) and used <= len(taken) - used:
             return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
         avoid = self._prior_worst if trusted else np.zeros(len(self._design), dtype=bool)
         for row, key, skip in zip(self._design, row_keys(self._design), avoid):
