@@ -297,6 +297,13 @@ def test_a_misleading_prior_changes_nothing():
     assert [t.params for t in misled.trials] == [t.params for t in clean.trials]
 
 
+def verdict(designer, X, losses):
+    """(trusted, strongly) for these results."""
+    from tf_hptune.algorithms.bayes.designer import STRONG_Z
+    trusted, agreement = designer._trust(X, losses)
+    return trusted, trusted and agreement >= STRONG_Z
+
+
 def test_a_good_prior_opens_once_four_results_agree_strongly():
     store = open_store(":memory:")
     earlier_job(store, 7, branin)
@@ -312,8 +319,8 @@ def test_a_good_prior_opens_once_four_results_agree_strongly():
     assert [t.params for t in first] == [t.params for t in clean.trials[:4]]
     X = designer.space.encode_rows([t.params for t in first])
     losses = np.array([branin(t.params) for t in first])
-    assert designer._trust(X[:3], losses[:3]) == (True, False)
-    assert designer._trust(X, losses) == (True, True)
+    assert verdict(designer, X[:3], losses[:3]) == (True, False)
+    assert verdict(designer, X, losses) == (True, True)
     assert not any(from_prior[:4]) and from_prior[4]
     best = min(designer.priors[0].trials, key=lambda t: t.value).params
     assert study.trials[4].params == pytest.approx(best)
@@ -343,19 +350,19 @@ def test_a_failed_trust_test_is_reversed_only_by_strong_agreement():
     first = agreeing.copy()
     first[:TRUST_RESULTS] = first[:TRUST_RESULTS][::-1]  # the first three ranked backwards
     # (trusted, strongly): three results ranked right are trusted, but not strongly yet
-    assert designer._trust(X[:TRUST_RESULTS], agreeing[:TRUST_RESULTS]) == (True, False)
-    assert designer._trust(X[:4], agreeing[:4]) == (True, True)
-    assert designer._trust(X[:TRUST_RESULTS], first[:TRUST_RESULTS]) == (False, False)
+    assert verdict(designer, X[:TRUST_RESULTS], agreeing[:TRUST_RESULTS]) == (True, False)
+    assert verdict(designer, X[:4], agreeing[:4]) == (True, True)
+    assert verdict(designer, X[:TRUST_RESULTS], first[:TRUST_RESULTS]) == (False, False)
     # 3 of 15 pairs discordant at 6 results: tau 0.6, under two standard deviations (0.71)
-    assert RECOVER_RESULTS <= 6 and designer._trust(X[:6], first[:6]) == (False, False)
-    assert designer._trust(X[:10], first[:10]) == (True, True)  # 3 of 45: tau 0.87 > 0.50
+    assert RECOVER_RESULTS <= 6 and verdict(designer, X[:6], first[:6]) == (False, False)
+    assert verdict(designer, X[:10], first[:10]) == (True, True)  # 3 of 45: tau 0.87 > 0.50
     # one that ranks the later results backwards is not trusted again
     backwards = -agreeing
     backwards[:TRUST_RESULTS] = first[:TRUST_RESULTS]
     assert not any(designer._trust(X[:n], backwards[:n])[0] for n in range(3, 31))
     # the verdict of the first 30 results stands: later ones do not reverse it
     more = np.vstack([X[:30], X])
-    assert designer._trust(more, np.concatenate([backwards[:30], agreeing])) == (False, False)
+    assert verdict(designer, more, np.concatenate([backwards[:30], agreeing])) == (False, False)
 
 
 def test_the_stacked_model_is_used_only_where_it_predicts_clearly_better():
@@ -373,3 +380,28 @@ def test_the_stacked_model_is_used_only_where_it_predicts_clearly_better():
     stacked = Stacked.fit(X, plain.y, designer._columns, partial, plain.hyper, plain.warp)
     assert stacked.weight > 0.0
     assert type(designer._fit(X, losses, True)) is GaussianProcess
+
+
+@pytest.mark.parametrize(("losses", "probed"), [
+    ([0.4, 0.2, 0.6, 0.8], True),  # 1 of 6 pairs discordant: 1.4 sd, not yet strong
+    ([0.4, 0.2, 0.8, 0.6], False),  # 2 of 6: 0.7 sd
+])
+def test_the_designs_last_slot_tries_the_earlier_jobs_best_point_on_weaker_agreement(
+        losses, probed):
+    from tf_hptune.algorithms.bayes.designer import PROBE_Z, STRONG_Z
+    from tf_hptune.trial import Trial
+    designer = unit_designer(ColumnZero())
+    designer._prior_rows = np.array([[0.05, 0.3], [0.1, 0.9]])
+    assert designer.n_initial == 5
+    points = [{"b": b, "c": 0.5} for b in (0.2, 0.4, 0.6, 0.8)]
+    X = designer.space.encode_rows(points)
+    trusted, agreement = designer._trust(X, np.array(losses))
+    # the first test failed (the first three rank at 0.5 sd): the probe needs no trust
+    assert not trusted and agreement < STRONG_Z and (agreement >= PROBE_Z) == probed
+    done = [Trial(str(i), p, value=v) for i, (p, v) in enumerate(zip(points, losses))]
+    designer.update(done[:3], [])
+    third = designer.space.encode(designer.suggest(1)[0])
+    assert not np.allclose(third, designer._prior_rows[0])  # not the design's last slot
+    designer.update(done, [])
+    fifth = designer.space.encode(designer.suggest(1)[0])
+    assert np.allclose(fifth, designer._prior_rows[0]) == probed

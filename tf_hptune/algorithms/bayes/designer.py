@@ -57,6 +57,11 @@ TRUST_Z = 1.0  # standard deviations of Kendall's tau (under independence) it mu
 # that follows it, which is used only where it predicts better (``LOO_MARGIN``)
 STRONG_Z = 2.0
 RECOVER_RESULTS = 5
+# With weaker agreement, tau over all the results reaching this many standard deviations as the
+# opening design ends, its last slot goes to the earlier jobs' best point, once: one trial where
+# the earlier jobs say the optimum is, at the end of a design whose other points are as without
+# them (where that point fails, the model learns it like any other design point)
+PROBE_Z = 1.0
 RELEVANT_KAPPA = 2.0  # a batch's later members need mean - 2 sd at or below the incumbent
 # With this many points pending (running, or earlier in the batch), a member is the pool's best
 # point without a local search: what such a batch needs is spread, not each point's last
@@ -98,10 +103,12 @@ class BayesianDesigner(Designer):
         """Related earlier jobs inform the study twice, while a GP fitted to their trials
         ranks this study's results as they do (``_trust``): in the initial design, their
         most promising trials, mapped into this space, take up to half of it while it ranks
-        them strongly, and the other points skip where the earlier jobs predict a result
+        them strongly (on weaker agreement as it ends, its last slot goes to their best
+        trial, ``PROBE_Z``), and the other points skip where the earlier jobs predict a result
         among their worst quarter; in the model, their GP is the prior mean of this study's
         GP, weighted by how well it predicts this study's trials (``stacked``). Until then,
-        and while that test fails, the study runs exactly as it would without them."""
+        and while that test fails, the study runs exactly as it would without them, but for
+        that one trial."""
         super().set_priors(priors)
         # a stream of its own, so that the study's own draws do not depend on the priors
         rows = prior_rows(self.space, self.priors, self.goal, self._rng.spawn(1)[0])
@@ -137,15 +144,18 @@ class BayesianDesigner(Designer):
         pending = self.space.encode_rows([t.params for t in self.running])
         taken = set(row_keys(self.space.snap(np.vstack([X, pending]))))
         rows: list[np.ndarray] = []
-        trusted, strongly = self._trust(X, losses)
+        trusted, agreement = self._trust(X, losses)
+        strongly = trusted and agreement >= STRONG_Z
         gp = self._fit(X, losses, trusted) if np.isfinite(losses).sum() >= 2 else None
         anchors = X[np.argsort(np.nan_to_num(losses, nan=np.inf), kind="stable")[:5]]
         if trusted:
             anchors = np.vstack([anchors, self._prior_rows[:3]])
         believer: Believer | None = None
         for i in range(count):
-            if gp is None or len(done) + len(pending) + i < self.n_initial:
-                row = self._next_design(taken, trusted, strongly)
+            slot = len(done) + len(pending) + i
+            if gp is None or slot < self.n_initial:
+                probe = slot == self.n_initial - 1 and agreement >= PROBE_Z
+                row = self._next_design(taken, trusted, strongly, probe)
             elif i == 0 and (exploit := self._exploitation(
                     gp, anchors, taken, pending, len(done) + len(pending) + count)) is not None:
                 row = exploit
@@ -194,40 +204,44 @@ class BayesianDesigner(Designer):
             return None
         return row
 
-    def _trust(self, X: np.ndarray, losses: np.ndarray) -> tuple[bool, bool]:
-        """Whether the earlier jobs' model ranks this study's results, and whether it does so
-        strongly. Trusted: Kendall's tau between its predictions and the results is at least
-        ``TRUST_Z`` standard deviations of tau under independence, for the first
-        ``TRUST_RESULTS`` results and for every longer run of them up to ``TRUST_WINDOW``; or,
-        once that has failed, agreement is strong with at least ``RECOVER_RESULTS`` results.
-        Strongly: tau over all the results in the window reaches ``STRONG_Z`` (possible from
-        the 4th result on). After the window the verdict stands. A misleading prior so costs
-        nothing at all in most studies, and at worst the few trials it proposes before their
-        results contradict it; a related one whose ranking of the first three results was not
-        perfect still counts once more results agree with it."""
+    def _trust(self, X: np.ndarray, losses: np.ndarray) -> tuple[bool, float]:
+        """Whether the earlier jobs' model ranks this study's results, and its agreement with
+        them: Kendall's tau between its predictions and all the results in the window (up to
+        ``TRUST_WINDOW``), in standard deviations of tau under independence (-inf before
+        ``TRUST_RESULTS`` results or without earlier jobs). Trusted: tau is at least
+        ``TRUST_Z`` standard deviations for the first ``TRUST_RESULTS`` results and for every
+        longer run of them in the window; or, once that has failed, the agreement is strong
+        (``STRONG_Z``) with at least ``RECOVER_RESULTS`` results. After the window the verdict
+        stands. A misleading prior so costs nothing at all in most studies, and at worst the
+        few trials it proposes before their results contradict it; a related one whose ranking
+        of the first three results was not perfect still counts once more results agree."""
         done = np.flatnonzero(np.isfinite(losses))[:TRUST_WINDOW]
         if self._prior is None or len(done) < TRUST_RESULTS:
-            return False, False
+            return False, -math.inf
         predicted, observed = self._prior.mean(X[done]), losses[done]
 
-        def ranks(n: int, z: float) -> bool:
+        def agreement(n: int) -> float:
             tau = kendalltau(predicted[:n], observed[:n]).statistic
-            return bool(tau >= z * math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))))
+            return float(tau / math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))))
 
-        strongly = ranks(len(done), STRONG_Z)
-        trusted = (all(ranks(n, TRUST_Z) for n in range(TRUST_RESULTS, len(done) + 1))
-                   or (strongly and len(done) >= RECOVER_RESULTS))
-        return trusted, trusted and strongly
+        overall = agreement(len(done))
+        trusted = (all(agreement(n) >= TRUST_Z for n in range(TRUST_RESULTS, len(done) + 1))
+                   or (overall >= STRONG_Z and len(done) >= RECOVER_RESULTS))
+        return trusted, overall
 
-    def _next_design(self, taken: set[bytes], trusted: bool, strongly: bool) -> np.ndarray:
+    def _next_design(self, taken: set[bytes], trusted: bool, strongly: bool,
+                     probe: bool = False) -> np.ndarray:
         """While the prior is strongly trusted: the next prior point if it has had no more
-        turns than the quasi-random design. Else, while it is trusted, the first design point
-        not taken yet and not where the earlier jobs did worst. Else the first design point
-        not taken yet, else a random one."""
+        turns than the quasi-random design. Else, with ``probe`` (the design's last slot,
+        ``PROBE_Z``), the prior's best point if no prior point was taken yet. Else, while the
+        prior is trusted, the first design point not taken yet and not where the earlier jobs
+        did worst. Else the first design point not taken yet, else a random one."""
         prior_keys = row_keys(self._prior_rows)
         used = sum(key in taken for key in prior_keys)
         if strongly and used < len(prior_keys) and used <= len(taken) - used:
             return self._prior_rows[[key not in taken for key in prior_keys].index(True)]
+        if probe and used == 0 and len(prior_keys):
+            return self._prior_rows[0]
         avoid = self._prior_worst if trusted else np.zeros(len(self._design), dtype=bool)
         for row, key, skip in zip(self._design, row_keys(self._design), avoid):
             if key not in taken and not skip:
