@@ -224,8 +224,9 @@ class BayesianDesigner(Designer):
             tau = kendalltau(predicted[:n], observed[:n]).statistic
             return float(tau / math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1))))
 
-        overall = agreement(len(done))
-        trusted = (all(agreement(n) >= TRUST_Z for n in range(TRUST_RESULTS, len(done) + 1))
+        overall = agreement(len(done))  # the last of the runs the first test checks
+        trusted = ((overall >= TRUST_Z
+                    and all(agreement(n) >= TRUST_Z for n in range(TRUST_RESULTS, len(done))))
                    or (overall >= STRONG_Z and len(done) >= RECOVER_RESULTS))
         return trusted, overall
 
