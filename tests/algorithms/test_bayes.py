@@ -48,6 +48,24 @@ def optimise(designer, objective, trials: int, batch: int = 1) -> list[Trial]:
     return done
 
 
+def test_the_design_tries_every_listed_value_of_an_uneven_list():
+    # a batch-size list on a linear scale: placed by value, 512 and 1024 (the widest gaps)
+    # would take 63% of the design and 8 to 48 5%; placed by rank, 8 to 48 take 3.5 in 9
+    spec = make_spec([
+        {"parameterName": "batch", "type": "DISCRETE",
+         "discreteValues": [8, 16, 32, 48, 64, 96, 128, 256, 512, 1024]},
+        {"parameterName": "optimizer", "type": "CATEGORICAL",
+         "categoricalValues": ["sgd", "momentum", "adam", "adamw"]},
+        {"parameterName": "lr", "type": "DOUBLE", "minValue": 1e-5, "maxValue": 1.0,
+         "scaleType": "UNIT_LOG_SCALE"}])
+    space = SearchSpace.from_spec(spec)
+    for seed in range(3):
+        points = BayesianDesigner(space, spec.goal, seed=seed).suggest(40)
+        batches = [p["batch"] for p in points]
+        assert set(batches) == {8, 16, 32, 48, 64, 96, 128, 256, 512, 1024}
+        assert sum(b <= 48 for b in batches) >= 12 and sum(b >= 512 for b in batches) <= 8
+
+
 def test_is_the_default_algorithm():
     spec = make_spec(BRANIN)
     space = SearchSpace.from_spec(spec)
