@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import MIXED_PARAMS, make_spec
 from tf_hptune.algorithms import BayesianDesigner, RandomDesigner, make_designer
+from tf_hptune.algorithms.bayes import designer as designer_module
 from tf_hptune.algorithms.bayes.designer import MAX_TRAINING, WIDE_BATCH, rank_options
 from tf_hptune.algorithms.bayes.gp import standardise, training_subset, warp_outputs
 from tf_hptune.algorithms.bayes.optimizer import AcquisitionOptimizer
@@ -429,3 +430,40 @@ def test_a_refill_does_not_repeat_the_running_exploitation_point(guard, monkeypa
     (refill,) = designer.suggest(1)
     gap = max(abs(refill["x"] - first["x"]), abs(refill["y"] - first["y"]))
     assert (gap > 0.01) is guard
+
+
+def test_a_point_asked_alone_must_beat_the_best_result_a_batch_the_best_expected(monkeypatch):
+    # With noise the best result is partly luck: the lowest posterior mean at the trials lies
+    # above it. A sequential suggestion measures improvement against the best result, so it
+    # keeps exploring; a batch, or a refill beside running trials, against the lowest mean.
+    spec = make_spec(BRANIN, goal="MINIMIZE")
+    rng = np.random.default_rng(3)
+    done = [Trial(str(i), p, value=branin(p) + 20.0 * rng.standard_normal())
+            for i, p in enumerate({"x": -5 + 15 * float(a), "y": 15 * float(b)}
+                                  for a, b in rng.random((16, 2)))]
+    designer = BayesianDesigner(SearchSpace.from_spec(spec), spec.goal, seed=0)
+    designer.update(done, [])
+    measured: list[float] = []
+    real = designer_module.LogEI
+
+    def spy(gp, best):
+        measured.append(best)
+        return real(gp, best)
+
+    monkeypatch.setattr(designer_module, "LogEI", spy)
+
+    def first_bar(count: int, running: list[Trial]) -> tuple[float, float, float]:
+        designer.update(done, running)
+        measured.clear()
+        designer.suggest(count)
+        X = designer.space.encode_rows([t.params for t in done])
+        gp = designer._fit(X, np.array([t.value for t in done]), False)
+        return measured[0], float(gp.y.min()), float(gp.predict(gp.X)[0].min())
+
+    bar, best_result, lowest_mean = first_bar(1, [])
+    assert designer._hyper is not None and designer._hyper.noise > 0.01  # the model sees noise
+    assert bar == pytest.approx(best_result, abs=1e-6) and lowest_mean > best_result + 0.05
+    bar, _, lowest_mean = first_bar(3, [])
+    assert bar == pytest.approx(lowest_mean, abs=1e-6)
+    bar, _, lowest_mean = first_bar(1, [Trial("r", {"x": 0.0, "y": 5.0})])
+    assert bar == pytest.approx(lowest_mean, abs=1e-6)

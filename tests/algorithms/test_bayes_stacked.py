@@ -45,6 +45,13 @@ def test_a_prior_that_predicts_the_new_trials_keeps_its_weight_and_helps():
     assert stacked.loo_log_likelihood() > plain.loo_log_likelihood()
 
 
+@pytest.mark.parametrize("objective", [task, lambda X: -task(X)])
+def test_its_targets_are_the_results_it_was_fitted_to(objective):
+    # whether the weight is kept or clipped to 0, the residuals plus the basis give y back
+    X, y = new_trials(8)
+    assert np.allclose(Stacked.fit(X, y, PLAIN, prior_model(objective)).y, y)
+
+
 def test_a_prior_that_predicts_them_backwards_fades_to_weight_zero():
     X, y = new_trials(12)
     stacked = Stacked.fit(X, y, PLAIN, prior_model(lambda X: -task(X)))

@@ -27,7 +27,7 @@ MAX_WEIGHT = 2.0
 
 class Stacked:
     """A GP on residuals over a prior model; the same interface as ``GaussianProcess``
-    (``predict``, ``predict_grad``, ``mean``, ``mean_grad``, ``X``, ``hyper``); its variance
+    (``predict``, ``predict_grad``, ``mean``, ``mean_grad``, ``X``, ``y``, ``hyper``); its variance
     is the residual GP's (``gp``)."""
 
     def __init__(self, gp: GaussianProcess, below: Model, coef: np.ndarray) -> None:
@@ -53,6 +53,11 @@ class Stacked:
     @property
     def hyper(self) -> Hyper:
         return self.gp.hyper
+
+    @property
+    def y(self) -> np.ndarray:
+        """The targets it was fitted to (residuals plus the basis at the trials)."""
+        return self.gp.y + self.coef[0] + self.coef[1] * self.below.mean(self.X)
 
     def loo_log_likelihood(self) -> float:
         """The residual GP's (coefficients held fixed)."""
